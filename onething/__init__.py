@@ -1,0 +1,52 @@
+"""onething: county "一件事" (one-matter) cases as BPMN diagrams on SpiffWorkflow."""
+
+from .clock import Clock, SystemClock, VirtualClock
+from .errors import (
+    BpmnError,
+    CaseNotFound,
+    ConcurrencyConflict,
+    HandlerError,
+    IncidentNotFound,
+    OnethingError,
+    ProcessNotFound,
+    ScenarioError,
+    ScriptError,
+    TaskNotFound,
+    TaskNotReady,
+    UnknownHandler,
+    WrongDepartment,
+)
+from .hookspecs import hookimpl
+from .plugins import HandlerContext
+from .views import CaseView, Event, Incident, Matter, WorkItem
+from .engine import Engine  # noqa: E402  (after the names the built-in handlers import)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Engine",
+    "CaseView",
+    "WorkItem",
+    "Event",
+    "Incident",
+    "Matter",
+    "HandlerContext",
+    "hookimpl",
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "OnethingError",
+    "BpmnError",
+    "ScriptError",
+    "ProcessNotFound",
+    "CaseNotFound",
+    "TaskNotFound",
+    "TaskNotReady",
+    "WrongDepartment",
+    "ConcurrencyConflict",
+    "HandlerError",
+    "UnknownHandler",
+    "IncidentNotFound",
+    "ScenarioError",
+    "__version__",
+]

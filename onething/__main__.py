@@ -1,0 +1,5 @@
+"""`python -m onething` runs the CLI."""
+
+from .cli import main
+
+main()

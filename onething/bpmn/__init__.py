@@ -1,0 +1,1 @@
+"""Everything about BPMN files: load, validate, render."""

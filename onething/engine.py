@@ -1,0 +1,725 @@
+"""The engine: every command (start, claim, complete, retry, tick) is one transaction."""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import os
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from . import store
+from .bpmn.lanes import Lane, parse_lane
+from .bpmn.load import ProcessDefinition, load_bpmn
+from .catalog import CatalogEntry, catalog_dirs, scan
+from .clock import Clock, SystemClock, use_clock
+from .errors import (
+    BpmnError,
+    CaseNotFound,
+    ConcurrencyConflict,
+    HandlerError,
+    IncidentNotFound,
+    OnethingError,
+    ProcessNotFound,
+    TaskNotFound,
+    TaskNotReady,
+    UnknownHandler,
+    WrongDepartment,
+)
+from .plugins import HandlerContext, collect_handlers, make_plugin_manager
+from .scripting import RestrictedScriptEngine
+from .state import dump_state, load_state
+from .views import CaseView, Event, Incident, Matter, WorkItem
+
+__all__ = ["Engine", "SYSTEM_ACTOR"]
+
+SYSTEM_ACTOR = "system"
+SUMMARY_KEYS = ("reporter", "channel", "region", "description", "lead_department",
+                "collaborators", "leader", "phone")
+OPEN_ITEM = ("open", "claimed")
+WORKFLOW_CACHE_SIZE = 256
+
+
+@dataclass
+class _Command:
+    """What one command accumulates before it commits."""
+
+    case_id: int
+    number: str
+    definition: ProcessDefinition
+    actor: str
+    department: str | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+
+    def log(self, action: str, *, element: str | None = None, task_id: str | None = None,
+            actor: str | None = None, department: str | None = None, **detail: Any) -> None:
+        self.events.append({
+            "actor": actor or self.actor, "department": department if actor else (department or self.department),
+            "action": action, "element": element, "task_id": task_id, "detail": detail,
+        })
+
+
+def _check_form(data: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise OnethingError(f"{what}: data must be a mapping of field names to values")
+    for key in data:
+        if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+            raise OnethingError(f"{what}: {key!r} is not a usable field name "
+                                "(letters, digits and _, not starting with _)")
+    try:
+        return json.loads(json.dumps(data, ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        raise OnethingError(f"{what}: data is not JSON-serialisable: {exc}") from None
+
+
+class Engine:
+    """Run one-matter cases durably.
+
+    >>> engine = Engine("sqlite:///onething.db")           # doctest: +SKIP
+    >>> case = engine.start("appeal_12345", {"reporter": "王女士"}, actor="李娜")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        db: str | None = None,
+        *,
+        clock: Clock | None = None,
+        processes: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
+        plugins: Iterable[Any] = (),
+        load_entry_points: bool = True,
+    ) -> None:
+        self.url = store.database_url(db)
+        self.db = store.open_database(self.url)
+        self.clock = clock or SystemClock()
+        self.plugins = make_plugin_manager(plugins, load_entry_points=load_entry_points)
+        self.handlers = collect_handlers(self.plugins)
+        self.catalog_dirs = catalog_dirs(processes)
+        self._script = RestrictedScriptEngine(self._call_handler)
+        self._definitions: dict[int, ProcessDefinition] = {}
+        self._version_by_sha: dict[str, int] = {}
+        self._workflows: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._command_ctx: _Command | None = None
+        self._lanes: dict[str, Lane | None] = {}
+
+    # ------------------------------------------------------------------ plugins
+    def register(self, plugin: Any, name: str | None = None) -> None:
+        """Register a plugin object or module (hookimpls) after construction."""
+        self.plugins.register(plugin, name=name)
+        self.handlers = collect_handlers(self.plugins)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ processes
+    def catalog_entries(self) -> dict[str, CatalogEntry]:
+        entries, _problems = scan(self.catalog_dirs)
+        return entries
+
+    def deploy(self, source: str | os.PathLike[str] | bytes, *, file: str | None = None) -> int:
+        """Store one BPMN content as a process version (once per distinct bytes); its id."""
+        if isinstance(source, bytes):
+            data, file = source, file or "<bytes>"
+        else:
+            path = Path(source)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise BpmnError(f"cannot read the file: {exc.strerror}", file=str(path)) from None
+            file = file or str(path)
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in self._version_by_sha:
+            return self._version_by_sha[sha]
+        with self.db.connect() as conn:
+            row = conn.execute(select(store.process_versions.c.id)
+                               .where(store.process_versions.c.sha256 == sha)).first()
+        if row is not None:
+            self._version_by_sha[sha] = row.id
+            return row.id
+        definition = load_bpmn(data, file, operators=self.handlers)
+        with self.db.begin() as conn:
+            row = conn.execute(select(store.process_versions.c.id)
+                               .where(store.process_versions.c.sha256 == sha)).first()
+            if row is None:
+                version_id = conn.execute(insert(store.process_versions).values(
+                    code=definition.code, name=definition.name, sha256=sha, bpmn=data,
+                    file=file, created_at=self.clock.now(),
+                )).inserted_primary_key[0]
+            else:
+                version_id = row.id
+        self._definitions[version_id] = definition
+        self._version_by_sha[sha] = version_id
+        return version_id
+
+    def _resolve_process(self, matter: str | os.PathLike[str]) -> int:
+        text = os.fspath(matter)
+        if text.endswith(".bpmn") or os.sep in text or Path(text).is_file():
+            return self.deploy(text)
+        entries = self.catalog_entries()
+        if text not in entries:
+            raise ProcessNotFound(text, sorted(entries))
+        return self.deploy(entries[text].path)
+
+    def definition(self, version_id: int) -> ProcessDefinition:
+        if version_id not in self._definitions:
+            with self.db.connect() as conn:
+                row = conn.execute(select(store.process_versions)
+                                   .where(store.process_versions.c.id == version_id)).first()
+            if row is None:
+                raise ProcessNotFound(f"version {version_id}")
+            self._definitions[version_id] = load_bpmn(bytes(row.bpmn), row.file)
+            self._version_by_sha[row.sha256] = version_id
+        return self._definitions[version_id]
+
+    def process(self, matter: str | os.PathLike[str]) -> ProcessDefinition:
+        """The current definition of a matter (by catalog code or file path)."""
+        return self.definition(self._resolve_process(matter))
+
+    def catalog(self) -> list[Matter]:
+        """Every matter in the catalog folders, at its current version."""
+        out = []
+        for code, entry in sorted(self.catalog_entries().items()):
+            version_id = self.deploy(entry.path)
+            out.append(self.matter(code, version_id=version_id))
+        return out
+
+    def matter(self, code: str, *, version_id: int | None = None) -> Matter:
+        version_id = version_id or self._resolve_process(code)
+        definition = self.definition(version_id)
+        with self.db.connect() as conn:
+            ordinal = conn.execute(
+                select(func.count()).select_from(store.process_versions).where(and_(
+                    store.process_versions.c.code == definition.code,
+                    store.process_versions.c.id <= version_id))).scalar_one()
+        defaults = definition.role_defaults()
+        steps = [{"id": t.id, "name": t.name, "lane": t.lane,
+                  "multi_instance": t.multi_instance} for t in definition.user_tasks.values()]
+        return Matter(
+            code=definition.code, name=definition.name, version=ordinal,
+            sha256=definition.sha256, file=definition.file,
+            lead=defaults.get("lead_department"), collaborators=defaults.get("collaborators", []),
+            leader=defaults.get("leader"), dispatch=defaults.get("dispatch_department"),
+            departments=definition.departments,
+            time_limits=[f"{t.name} {t.expression}" for t in definition.timers],
+            steps=steps,
+        )
+
+    # ------------------------------------------------------------------ handlers
+    def _call_handler(self, task: Any, operator: str, params: dict[str, Any]) -> Any:
+        cmd = self._command_ctx
+        handler = self.handlers.get(operator)
+        element = task.task_spec.bpmn_id or task.task_spec.name
+        if handler is None:
+            raise UnknownHandler(operator, file=cmd.definition.file if cmd else None,
+                                 element=element, known=sorted(self.handlers))
+        ctx = HandlerContext(case_number=cmd.number if cmd else "?", element=element,
+                             task_id=str(task.id), data=copy.deepcopy(task.data),
+                             now=self.clock.now())
+        result = handler(ctx, **params)
+        if cmd is not None:
+            for message in ctx.outbox:
+                cmd.outbox.append(message)
+        return result
+
+    # ------------------------------------------------------------------ ownership
+    def _lane(self, name: str | None) -> Lane | None:
+        if name not in self._lanes:
+            self._lanes[name] = parse_lane(name)  # type: ignore[index]
+        return self._lanes[name]  # type: ignore[index]
+
+    def _owner(self, task: Any) -> tuple[str | None, str | None]:
+        """(department, role) that owns a ready user task."""
+        spec = task.task_spec
+        lane = self._lane(spec.lane)
+        parent = task.parent
+        pspec = parent.task_spec if parent is not None else None
+        item = getattr(pspec, "input_item", None)
+        if item is not None and getattr(pspec, "task_spec", None) == spec.name:
+            # SpiffWorkflow gives every instance the same lane: the item names the department.
+            value = task.data.get(item.bpmn_id)
+            if isinstance(value, dict):
+                value = value.get("department") or value.get("name")
+            if isinstance(value, str) and value:
+                return value, (lane.role if lane else None) or "item"
+        if lane is None:
+            return None, None
+        return lane.resolve(task.data), lane.role
+
+    # ------------------------------------------------------------------ workflow cache
+    def _workflow(self, case_id: int, version: int, blob: bytes,
+                  definition: ProcessDefinition) -> BpmnWorkflow:
+        cached = self._workflows.get(case_id)
+        if cached is not None and cached[0] == version:
+            self._workflows.move_to_end(case_id)
+            return cached[1]
+        return load_state(blob, definition.spec, definition.subprocess_specs, self._script)
+
+    def _remember(self, case_id: int, version: int, workflow: BpmnWorkflow) -> None:
+        self._workflows[case_id] = (version, workflow)
+        self._workflows.move_to_end(case_id)
+        while len(self._workflows) > WORKFLOW_CACHE_SIZE:
+            self._workflows.popitem(last=False)
+
+    # ------------------------------------------------------------------ commands
+    def start(self, matter: str | os.PathLike[str], data: dict[str, Any] | None = None, *,
+              actor: str = SYSTEM_ACTOR, department: str | None = None) -> CaseView:
+        """Open a case of `matter` with its data; runs until the case first waits."""
+        version_id = self._resolve_process(matter)
+        definition = self.definition(version_id)
+        data = _check_form(data, f"start {definition.code}")
+        initial = definition.role_defaults()
+        initial.update(data)
+        now = self.clock.now()
+        with use_clock(self.clock), self.db.begin() as conn:
+            case_id = conn.execute(insert(store.cases).values(
+                number=uuid.uuid4().hex[:32], process_version_id=version_id, code=definition.code,
+                status="open", version=0, state=b"", summary={}, created_at=now, updated_at=now,
+            )).inserted_primary_key[0]
+            number = f"YJS{now:%Y%m%d}{case_id:06d}"
+            workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
+                                    script_engine=self._script)
+            workflow.get_tasks(state=TaskState.READY)[0].data.update(copy.deepcopy(initial))
+            cmd = _Command(case_id, number, definition, actor, department)
+            cmd.log("start", matter=definition.code, data=data)
+            self._advance(cmd, workflow)
+            view = self._save(conn, cmd, workflow, version=0, existing={}, created_at=now,
+                              number=number)
+        self._after_commit(cmd)
+        return view
+
+    def claim(self, task_id: str, *, actor: str, department: str) -> WorkItem:
+        """Take a work item for `actor`, so no colleague completes it at the same time."""
+        with self.db.begin() as conn:
+            row = self._item_row(conn, task_id)
+            self._check_owner(row, department)
+            if row.status == "claimed" and row.claimed_by != actor:
+                raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
+            if row.status not in OPEN_ITEM:
+                raise TaskNotReady(task_id, row.number, row.status)
+            conn.execute(update(store.work_items).where(store.work_items.c.id == task_id)
+                         .values(status="claimed", claimed_by=actor))
+            conn.execute(insert(store.events).values(
+                case_id=row.case_id, at=self.clock.now(), actor=actor, department=department,
+                action="claim", element=row.element, task_id=task_id, detail={}))
+        return self._item(task_id)
+
+    def complete(self, task_id: str, *, actor: str, department: str,
+                 data: dict[str, Any] | None = None) -> CaseView:
+        """Finish a user task with form data; the case then runs until it waits again."""
+        form = _check_form(data, f"task {task_id}")
+        with self.db.connect() as conn:
+            row = self._item_row(conn, task_id)
+        self._check_owner(row, department)
+        if row.status not in OPEN_ITEM:
+            raise TaskNotReady(task_id, row.number, row.status)
+        if row.status == "claimed" and row.claimed_by != actor:
+            raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
+
+        def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is None or task.state != TaskState.READY:
+                raise TaskNotReady(task_id, row.number, "no longer ready")
+            changed = sorted(k for k, v in form.items() if task.data.get(k, object()) != v)
+            task.data.update(copy.deepcopy(form))
+            task.run()
+            cmd.log("complete", element=row.element, task_id=task_id, name=row.name,
+                    data=form, changed=changed)
+
+        return self._command(row.case_id, apply, actor=actor, department=department)
+
+    def retry(self, incident_id: int, *, actor: str = SYSTEM_ACTOR) -> CaseView:
+        """Run a failed handler or script again; the incident closes when it succeeds."""
+        with self.db.connect() as conn:
+            row = conn.execute(select(store.incidents).where(and_(
+                store.incidents.c.id == incident_id, store.incidents.c.status == "open"))).first()
+        if row is None:
+            raise IncidentNotFound(incident_id)
+
+        def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+            task = workflow.get_task_from_id(UUID(row.task_id))
+            if task is not None and task.state == TaskState.ERROR:
+                task._set_state(TaskState.READY)
+            cmd.log("retry", element=row.element, task_id=row.task_id, incident=incident_id)
+
+        return self._command(row.case_id, apply, actor=actor, department=None)
+
+    def tick(self, now: _dt.datetime | None = None, *, limit: int = 100) -> list[str]:
+        """Fire every timer due by `now` (default: the engine's clock); the case numbers touched."""
+        now = now or self.clock.now()
+        query = (select(store.cases.c.id).where(and_(
+            store.cases.c.status == "open", store.cases.c.due_at <= now))
+            .order_by(store.cases.c.due_at).limit(limit))
+        with self.db.connect() as conn:
+            due = [r.id for r in conn.execute(query)]
+        touched = []
+        for case_id in due:
+
+            def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+                before = self._waiting_timers(workflow)
+                workflow.refresh_timers()
+                cmd.pending_timers = before  # type: ignore[attr-defined]
+
+            try:
+                view = self._command(case_id, apply, actor=SYSTEM_ACTOR, department=None,
+                                     action_hint="timer")
+            except ConcurrencyConflict:
+                continue  # someone else moved the case; its due time is recomputed there
+            touched.append(view.number)
+        return touched
+
+    def next_due(self) -> _dt.datetime | None:
+        """When the earliest timer of any open case falls due (None if none waits)."""
+        with self.db.connect() as conn:
+            value = conn.execute(select(func.min(store.cases.c.due_at))
+                                 .where(store.cases.c.status == "open")).scalar()
+        return store.utc(value)
+
+    # ------------------------------------------------------------------ command machinery
+    def _check_owner(self, row: Any, department: str) -> None:
+        if row.department != department:
+            raise WrongDepartment(row.id, row.number, row.department or "no department", department)
+
+    def _command(self, case_id: int, apply: Callable[[_Command, BpmnWorkflow], None], *,
+                 actor: str, department: str | None, action_hint: str | None = None) -> CaseView:
+        with use_clock(self.clock), self.db.begin() as conn:
+            case = conn.execute(select(store.cases).where(store.cases.c.id == case_id)).first()
+            if case is None:
+                raise CaseNotFound(str(case_id))
+            definition = self.definition(case.process_version_id)
+            workflow = self._workflow(case.id, case.version, case.state, definition)
+            cmd = _Command(case.id, case.number, definition, actor, department)
+            try:
+                apply(cmd, workflow)
+                self._advance(cmd, workflow)
+                if action_hint == "timer":
+                    self._log_fired_timers(cmd, workflow)
+                existing = {r.id: r for r in conn.execute(
+                    select(store.work_items.c.id, store.work_items.c.status,
+                           store.work_items.c.claimed_by)
+                    .where(and_(store.work_items.c.case_id == case.id,
+                                store.work_items.c.status.in_(OPEN_ITEM))))}
+                view = self._save(conn, cmd, workflow, version=case.version, existing=existing,
+                                  created_at=case.created_at, number=case.number)
+            except BaseException:
+                # The cached object was mutated by a command that did not commit.
+                self._workflows.pop(case.id, None)
+                raise
+        self._after_commit(cmd)
+        return view
+
+    def _advance(self, cmd: _Command, workflow: BpmnWorkflow) -> None:
+        """do_engine_steps; a failing handler or script parks its task as an incident."""
+        self._command_ctx = cmd
+        self._script.case_number = cmd.number
+        self._script.file = cmd.definition.file
+
+        def did_complete(task: Any) -> None:
+            spec = task.task_spec
+            if hasattr(spec, "operation_name"):
+                cmd.log("handler", element=spec.bpmn_id, task_id=str(task.id), actor=SYSTEM_ACTOR,
+                        department=None, operator=spec.operation_name, name=spec.bpmn_name)
+            elif type(spec).__name__ == "EndEvent" and task.workflow is workflow:
+                cmd.log("end", element=spec.bpmn_id, task_id=str(task.id), actor=SYSTEM_ACTOR,
+                        department=None, name=spec.bpmn_name)
+
+        try:
+            workflow.do_engine_steps(did_complete_task=did_complete)
+        except (OnethingError, SpiffWorkflowException, Exception) as exc:
+            failed = workflow.get_tasks(state=TaskState.ERROR)
+            if not failed:
+                if isinstance(exc, OnethingError):
+                    raise
+                element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)
+                raise OnethingError(f"case {cmd.number}: the process failed"
+                                    f"{f' at {element!r}' if element else ''}: {exc}") from None
+            for task in failed:
+                spec = task.task_spec
+                operator = getattr(spec, "operation_name", None)
+                message = str(exc.cause if isinstance(exc, HandlerError) else exc)
+                if isinstance(exc, HandlerError):
+                    message = f"{type(exc.cause).__name__}: {exc.cause}"
+                cmd.failures.append((str(task.id), spec.bpmn_id or spec.name, operator, message))
+                cmd.log("incident", element=spec.bpmn_id, task_id=str(task.id), actor=SYSTEM_ACTOR,
+                        department=None, operator=operator, error=message)
+        finally:
+            self._command_ctx = None
+
+    @staticmethod
+    def _waiting_timers(workflow: BpmnWorkflow) -> dict[str, str]:
+        out = {}
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            if "event_value" in task.internal_data and hasattr(task.task_spec, "event_definition"):
+                out[str(task.id)] = task.task_spec.bpmn_id
+        return out
+
+    def _log_fired_timers(self, cmd: _Command, workflow: BpmnWorkflow) -> None:
+        for task_id, element in getattr(cmd, "pending_timers", {}).items():
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is not None and task.state != TaskState.WAITING:
+                cmd.log("timer", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
+                        department=None, name=task.task_spec.bpmn_name)
+
+    @staticmethod
+    def _case_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+        if workflow.completed:
+            data = dict(workflow.data)
+            if workflow.last_task is not None:
+                data = {**workflow.last_task.data, **data}
+            return data
+        data: dict[str, Any] = {}
+        if workflow.last_task is not None:
+            data.update(workflow.last_task.data)
+        for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+            data.update(task.data)
+        return data
+
+    @staticmethod
+    def _due_at(workflow: BpmnWorkflow) -> _dt.datetime | None:
+        due = []
+        for pending in workflow.waiting_events():
+            value = pending.value
+            if isinstance(value, dict):
+                value = value.get("next")
+            if isinstance(value, str):
+                try:
+                    when = _dt.datetime.fromisoformat(value)
+                except ValueError:
+                    continue
+                due.append(store.utc(when))
+        return min(due) if due else None
+
+    def _save(self, conn: Connection, cmd: _Command, workflow: BpmnWorkflow, *, version: int,
+              existing: dict[str, Any], created_at: _dt.datetime, number: str) -> CaseView:
+        now = self.clock.now()
+        data = self._case_data(workflow)
+        status = "closed" if workflow.completed else "open"
+        due_at = None if workflow.completed else self._due_at(workflow)
+        summary = {k: data[k] for k in SUMMARY_KEYS if k in data}
+        values = dict(state=dump_state(workflow), version=version + 1, status=status,
+                      summary=summary, due_at=due_at, updated_at=now, number=number)
+        if status == "closed":
+            values["closed_at"] = now
+            cmd.log("closed", actor=SYSTEM_ACTOR, department=None)
+        result = conn.execute(update(store.cases).where(and_(
+            store.cases.c.id == cmd.case_id, store.cases.c.version == version)).values(**values))
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(number)
+
+        open_items: list[WorkItem] = []
+        seen: set[str] = set()
+        new_rows = []
+        for task in workflow.get_tasks(state=TaskState.READY):
+            if not task.task_spec.manual:
+                continue
+            task_id = str(task.id)
+            seen.add(task_id)
+            dept, role = self._owner(task)
+            element = task.task_spec.bpmn_id or task.task_spec.name
+            name = task.task_spec.bpmn_name or element
+            prior = existing.get(task_id)
+            status_ = prior.status if prior else "open"
+            item = WorkItem(id=task_id, case=number, matter=cmd.definition.code, element=element,
+                            name=name, department=dept, role=role, status=status_,
+                            claimed_by=prior.claimed_by if prior else None, created_at=now)
+            open_items.append(item)
+            if prior is None:
+                new_rows.append(dict(id=task_id, case_id=cmd.case_id, element=element, name=name,
+                                     department=dept, role=role, status="open", created_at=now))
+        if new_rows:
+            conn.execute(insert(store.work_items), new_rows)
+        for task_id in set(existing) - seen:
+            task = workflow.get_task_from_id(UUID(task_id))
+            final = "done" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
+            done = next((e for e in cmd.events if e["task_id"] == task_id
+                         and e["action"] == "complete"), None)
+            conn.execute(update(store.work_items).where(store.work_items.c.id == task_id).values(
+                status=final, completed_at=now,
+                completed_by=done["actor"] if done else None))
+
+        incidents = self._save_incidents(conn, cmd, workflow, now)
+        if cmd.events:
+            conn.execute(insert(store.events), [
+                dict(case_id=cmd.case_id, at=now, **event) for event in cmd.events])
+        for message in cmd.outbox:
+            exists = conn.execute(select(store.outbox.c.id)
+                                  .where(store.outbox.c.key == message["key"])).first()
+            if exists is None:
+                conn.execute(insert(store.outbox).values(case_id=cmd.case_id, created_at=now,
+                                                         **message))
+        self._remember(cmd.case_id, version + 1, workflow)
+        return CaseView(
+            number=number, matter=cmd.definition.code, matter_name=cmd.definition.name,
+            process_version=self._version_by_sha.get(cmd.definition.sha256, 0), status=status,
+            version=version + 1, data=data, created_at=store.utc(created_at), updated_at=now,
+            closed_at=now if status == "closed" else None, due_at=due_at,
+            open_tasks=open_items, incidents=incidents,
+        )
+
+    def _save_incidents(self, conn: Connection, cmd: _Command, workflow: BpmnWorkflow,
+                        now: _dt.datetime) -> list[Incident]:
+        rows = {r.task_id: r for r in conn.execute(select(store.incidents).where(and_(
+            store.incidents.c.case_id == cmd.case_id, store.incidents.c.status == "open")))}
+        for task_id, row in rows.items():
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is None or task.state != TaskState.ERROR:
+                conn.execute(update(store.incidents).where(store.incidents.c.id == row.id)
+                             .values(status="resolved", updated_at=now))
+        out = []
+        for task_id, element, operator, error in cmd.failures:
+            if task_id in rows:
+                attempts = rows[task_id].attempts + 1
+                conn.execute(update(store.incidents).where(store.incidents.c.id == rows[task_id].id)
+                             .values(status="open", error=error, attempts=attempts, updated_at=now))
+                incident_id, created = rows[task_id].id, store.utc(rows[task_id].created_at)
+            else:
+                attempts = 1
+                incident_id = conn.execute(insert(store.incidents).values(
+                    case_id=cmd.case_id, task_id=task_id, element=element, operator=operator,
+                    error=error, attempts=1, status="open", created_at=now, updated_at=now,
+                )).inserted_primary_key[0]
+                created = now
+            out.append(Incident(id=incident_id, case=cmd.number, task_id=task_id, element=element,
+                                operator=operator, error=error, attempts=attempts, status="open",
+                                created_at=created, updated_at=now))
+        return out
+
+    def _after_commit(self, cmd: _Command) -> None:
+        hook = self.plugins.hook.onething_event
+        if not hook.get_hookimpls():
+            return
+        for event in cmd.events:
+            hook(event={"case": cmd.number, **event})
+
+    # ------------------------------------------------------------------ queries
+    def _case_row(self, conn: Connection, number: str) -> Any:
+        row = conn.execute(select(store.cases).where(store.cases.c.number == number)).first()
+        if row is None:
+            raise CaseNotFound(number)
+        return row
+
+    def _item_row(self, conn: Connection, task_id: str) -> Any:
+        row = conn.execute(
+            select(store.work_items, store.cases.c.number, store.cases.c.code)
+            .join(store.cases, store.cases.c.id == store.work_items.c.case_id)
+            .where(store.work_items.c.id == task_id)).first()
+        if row is None:
+            raise TaskNotFound(task_id)
+        return row
+
+    @staticmethod
+    def _to_item(row: Any) -> WorkItem:
+        return WorkItem(id=row.id, case=row.number, matter=row.code, element=row.element,
+                        name=row.name, department=row.department, role=row.role, status=row.status,
+                        claimed_by=row.claimed_by, created_at=store.utc(row.created_at),
+                        completed_by=row.completed_by, completed_at=store.utc(row.completed_at))
+
+    def _item(self, task_id: str) -> WorkItem:
+        with self.db.connect() as conn:
+            return self._to_item(self._item_row(conn, task_id))
+
+    def tasks(self, department: str | None = None, *, case: str | None = None,
+              status: str | Iterable[str] = OPEN_ITEM, limit: int | None = None) -> list[WorkItem]:
+        """Work items by department and/or case: an indexed query, no workflow is loaded."""
+        statuses = [status] if isinstance(status, str) else list(status)
+        query = (select(store.work_items, store.cases.c.number, store.cases.c.code)
+                 .join(store.cases, store.cases.c.id == store.work_items.c.case_id)
+                 .where(store.work_items.c.status.in_(statuses)))
+        if department is not None:
+            query = query.where(store.work_items.c.department == department)
+        if case is not None:
+            query = query.where(store.cases.c.number == case)
+        query = query.order_by(store.work_items.c.created_at, store.work_items.c.id)
+        if limit:
+            query = query.limit(limit)
+        with self.db.connect() as conn:
+            if case is not None:
+                self._case_row(conn, case)
+            return [self._to_item(r) for r in conn.execute(query)]
+
+    def case(self, number: str) -> CaseView:
+        """A case's state, data, open tasks and open incidents."""
+        with self.db.connect() as conn:
+            row = self._case_row(conn, number)
+        definition = self.definition(row.process_version_id)
+        workflow = self._workflow(row.id, row.version, row.state, definition)
+        return CaseView(
+            number=row.number, matter=row.code, matter_name=definition.name,
+            process_version=row.process_version_id, status=row.status, version=row.version,
+            data=self._case_data(workflow), created_at=store.utc(row.created_at),
+            updated_at=store.utc(row.updated_at), closed_at=store.utc(row.closed_at),
+            due_at=store.utc(row.due_at), open_tasks=self.tasks(case=number),
+            incidents=self.incidents(case=number),
+        )
+
+    def cases(self, *, status: str | None = None, matter: str | None = None,
+              limit: int = 100) -> list[dict[str, Any]]:
+        query = select(store.cases.c.number, store.cases.c.code, store.cases.c.status,
+                       store.cases.c.summary, store.cases.c.created_at, store.cases.c.closed_at)
+        if status:
+            query = query.where(store.cases.c.status == status)
+        if matter:
+            query = query.where(store.cases.c.code == matter)
+        query = query.order_by(store.cases.c.id.desc()).limit(limit)
+        with self.db.connect() as conn:
+            return [dict(number=r.number, matter=r.code, status=r.status, **(r.summary or {}),
+                         created_at=store.utc(r.created_at), closed_at=store.utc(r.closed_at))
+                    for r in conn.execute(query)]
+
+    def history(self, number: str) -> list[Event]:
+        """The case's audit log, oldest first."""
+        with self.db.connect() as conn:
+            row = self._case_row(conn, number)
+            rows = conn.execute(select(store.events).where(store.events.c.case_id == row.id)
+                                .order_by(store.events.c.id)).all()
+        return [Event(id=r.id, case=number, at=store.utc(r.at), actor=r.actor,
+                      department=r.department, action=r.action, element=r.element,
+                      task_id=r.task_id, detail=r.detail or {}) for r in rows]
+
+    def incidents(self, *, case: str | None = None, status: str = "open") -> list[Incident]:
+        query = (select(store.incidents, store.cases.c.number)
+                 .join(store.cases, store.cases.c.id == store.incidents.c.case_id))
+        if status != "all":
+            query = query.where(store.incidents.c.status == status)
+        if case is not None:
+            query = query.where(store.cases.c.number == case)
+        with self.db.connect() as conn:
+            return [Incident(id=r.id, case=r.number, task_id=r.task_id, element=r.element,
+                             operator=r.operator, error=r.error, attempts=r.attempts,
+                             status=r.status, created_at=store.utc(r.created_at),
+                             updated_at=store.utc(r.updated_at))
+                    for r in conn.execute(query.order_by(store.incidents.c.id))]
+
+    def outbox(self, *, case: str | None = None) -> list[dict[str, Any]]:
+        """Messages handlers queued (replies to reporters …), oldest first."""
+        query = (select(store.outbox, store.cases.c.number)
+                 .join(store.cases, store.cases.c.id == store.outbox.c.case_id))
+        if case is not None:
+            query = query.where(store.cases.c.number == case)
+        with self.db.connect() as conn:
+            return [dict(id=r.id, case=r.number, kind=r.kind, key=r.key, payload=r.payload,
+                         created_at=store.utc(r.created_at), sent_at=store.utc(r.sent_at))
+                    for r in conn.execute(query.order_by(store.outbox.c.id))]
+
