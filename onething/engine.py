@@ -16,6 +16,8 @@ from uuid import UUID
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -183,9 +185,15 @@ class Engine:
             raise ProcessNotFound(text, sorted(entries))
         return self.deploy(entries[text].path)
 
-    def definition(self, version_id: int) -> ProcessDefinition:
+    def definition(self, version_id: int, conn: Connection | None = None) -> ProcessDefinition:
+        """A stored process version, parsed once per engine (`conn`: the command's own, since
+        SQLite would make a second connection wait for the first)."""
         if version_id not in self._definitions:
-            with self.db.connect() as conn:
+            if conn is None:
+                with self.db.connect() as own:
+                    row = own.execute(select(store.process_versions)
+                                      .where(store.process_versions.c.id == version_id)).first()
+            else:
                 row = conn.execute(select(store.process_versions)
                                    .where(store.process_versions.c.id == version_id)).first()
             if row is None:
@@ -366,6 +374,22 @@ class Engine:
 
         return self._command(row.case_id, apply, actor=actor, department=None)
 
+    def message(self, number: str, name: str, payload: dict[str, Any] | None = None, *,
+                actor: str = SYSTEM_ACTOR, department: str | None = None) -> CaseView:
+        """Deliver a BPMN message (e.g. a merged report) to a waiting case."""
+        body = _check_form(payload, f"message {name!r} to case {number}")
+        with self.db.connect() as conn:
+            row = self._case_row(conn, number)
+
+        def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+            try:
+                workflow.send_event(BpmnEvent(MessageEventDefinition(name), body))
+            except SpiffWorkflowException:
+                raise OnethingError(f"case {number} is not waiting for message {name!r}") from None
+            cmd.log("message", name=name, payload=body)
+
+        return self._command(row.id, apply, actor=actor, department=department)
+
     def tick(self, now: _dt.datetime | None = None, *, limit: int = 100) -> list[str]:
         """Fire every timer due by `now` (default: the engine's clock); the case numbers touched."""
         now = now or self.clock.now()
@@ -408,7 +432,7 @@ class Engine:
             case = conn.execute(select(store.cases).where(store.cases.c.id == case_id)).first()
             if case is None:
                 raise CaseNotFound(str(case_id))
-            definition = self.definition(case.process_version_id)
+            definition = self.definition(case.process_version_id, conn)
             workflow = self._workflow(case.id, case.version, case.state, definition)
             cmd = _Command(case.id, case.number, definition, actor, department)
             try:

@@ -10,6 +10,7 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
@@ -105,6 +106,10 @@ def parse_xml(data: bytes, file: str) -> etree._Element:
         raise BpmnError("the file is empty", file=file)
     if len(data) > MAX_BPMN_BYTES:
         raise BpmnError(f"the file is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MiB", file=file)
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        # Designers' tools never write DTDs; one here is an entity attack or a mistake, and
+        # refusing it before parsing keeps external entities and entity bombs out entirely.
+        raise BpmnError("a DOCTYPE (entity declarations) is not allowed in a BPMN file", file=file)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              dtd_validation=False, huge_tree=False, remove_comments=False)
     try:
@@ -116,10 +121,6 @@ def parse_xml(data: bytes, file: str) -> etree._Element:
         raise BpmnError(f"cannot be read as XML: {exc}", file=file) from None
     if root is None:
         raise BpmnError("no XML document found", file=file)
-    doctype = root.getroottree().docinfo
-    if doctype.internalDTD is not None or doctype.externalDTD is not None or doctype.doctype:
-        # Designers' tools never write DTDs; a DOCTYPE here is an entity attack or a mistake.
-        raise BpmnError("a DOCTYPE (entity declarations) is not allowed in a BPMN file", file=file)
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnError(f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
                         "expected bpmn:definitions", file=file, line=root.sourceline)
@@ -249,6 +250,8 @@ def load_bpmn(
         raise BpmnError(f"cannot be parsed as an executable process: {exc}", file=file,
                         element=code) from None
 
+    for each in [spec, *subprocess_specs.values()]:
+        _connect_loop_merges(each)
     for element, source, mode in _expressions(spec):
         errors = check_timer_expression(source) if mode == "timer" else check_source(source, mode)
         if errors:
@@ -274,8 +277,8 @@ def load_bpmn(
             continue
         kind = type(ts).__name__
         if kind == "UserTask" or (kind.endswith("MultiInstanceTask") and _is_user(ts, spec)):
-            if element in definition.user_tasks:
-                continue
+            if element in definition.user_tasks and kind == "UserTask":
+                continue  # a multi-instance parent already described this element
             child = spec.task_specs.get(getattr(ts, "task_spec", "")) if kind != "UserTask" else None
             item = getattr(getattr(ts, "input_item", None), "bpmn_id", None)
             collection = getattr(getattr(ts, "data_input", None), "bpmn_id", None)
@@ -302,6 +305,17 @@ def load_bpmn(
                 exc.line = _line_of(root, element)
                 raise exc
     return definition
+
+
+def _connect_loop_merges(spec: Any) -> None:
+    """SpiffWorkflow wires a multi-instance child's completion to its parent only when it
+    creates a child or deserializes a spec; a case restored onto a freshly parsed spec would
+    otherwise finish every instance and never move on."""
+    for ts in spec.task_specs.values():
+        if isinstance(ts, LoopTask):
+            child = spec.task_specs.get(ts.task_spec)
+            if child is not None and not child.completed_event.is_connected(ts.merge_child):
+                child.completed_event.connect(ts.merge_child)
 
 
 def _is_user(ts: Any, spec: Any) -> bool:
