@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -27,6 +29,8 @@ from sqlalchemy.pool import NullPool
 
 __all__ = [
     "metadata", "process_versions", "cases", "work_items", "events", "incidents", "outbox",
+    "reports", "attachment_blobs", "attachments", "case_links",
+    "extensions", "supervisions",
     "open_database", "database_url", "utc", "DEFAULT_DB", "PG_URL_ENV",
 ]
 
@@ -80,6 +84,9 @@ cases = _Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("closed_at", UtcDateTime(), nullable=True),
+    # Which worker has claimed the case's due timers / retries, and until when (0003).
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
     Index("ix_cases_status_due", "status", "due_at"),
     Index("ix_cases_code_status", "code", "status"),
 )
@@ -140,6 +147,104 @@ outbox = _Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime(), nullable=True),
+)
+
+
+# ---- intake (migration 0002): reports from every channel, attachments, case links
+
+reports = _Table(
+    "reports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("channel", String(40), nullable=False),
+    Column("reporter", String(200), nullable=False),
+    Column("phone", String(40), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("category", String(100), nullable=True),
+    Column("region", String(40), nullable=False),  # region code from the directory
+    Column("grid", String(40), nullable=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("outcome", String(20), nullable=False),  # dispatched, merged, redirected, queued
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True),
+    Column("rule", String(100), nullable=True),
+    Column("redirect_to", String(10), nullable=True),  # 110, 119, 120, 122
+    Column("detail", JSON, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Index("ix_reports_case", "case_id"),
+    Index("ix_reports_dedupe", "category", "received_at"),
+    Index("ix_reports_outcome", "outcome", "received_at"),
+)
+
+attachment_blobs = _Table(
+    "attachment_blobs", metadata,
+    Column("sha256", String(64), primary_key=True),  # content stored once per hash
+    Column("size", Integer, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+attachments = _Table(
+    "attachments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("report_id", Integer, ForeignKey("reports.id"), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True),
+    Column("sha256", String(64), ForeignKey("attachment_blobs.sha256"), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_attachments_case", "case_id"),
+    Index("ix_attachments_report", "report_id"),
+)
+
+case_links = _Table(
+    "case_links", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("from_case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("to_case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(40), nullable=False),  # declared_to_county …
+    Column("actor", String(200), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("from_case_id", "to_case_id", "kind", name="uq_case_links"),
+    Index("ix_case_links_from", "from_case_id"),
+    Index("ix_case_links_to", "to_case_id"),
+)
+
+
+# 延期: a department asks, the command centre approves or rejects; the deadline moves (0003).
+extensions = _Table(
+    "extensions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("stage", String(200), nullable=False),
+    Column("seconds", Integer, nullable=False),  # how far the deadline moves
+    Column("reason", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # requested, approved, rejected
+    Column("requested_by", String(200), nullable=False),
+    Column("department", String(200), nullable=True),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("old_due", UtcDateTime(), nullable=True),
+    Column("new_due", UtcDateTime(), nullable=True),
+    Index("ix_extensions_case_status", "case_id", "status"),
+)
+
+# 督办: at most one per case and stage, whoever fires the timer and however often (0003).
+supervisions = _Table(
+    "supervisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("stage", String(200), nullable=False),
+    Column("element", String(200), nullable=False),
+    Column("leader", String(200), nullable=True),
+    Column("due_at", UtcDateTime(), nullable=True),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("case_id", "stage", name="uq_supervisions_case_stage"),
 )
 
 
