@@ -35,7 +35,7 @@ def _emit(obj: Any) -> None:
 
 
 def _time(value: _dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 class _State:
@@ -180,6 +180,8 @@ def run(state: _State, scenario: str, start_at: str | None) -> None:
                f"{result.case.status}\n")
     rows = []
     for e in result.timeline:
+        if e.action == "claim":
+            continue  # the audit log keeps claims; the timeline shows what was done
         stage = e.detail.get("name") or names.get(e.element or "", e.element or "")
         rows.append([_time(e.at), e.action, stage, e.department, e.actor])
     click.echo(render_table(["time", "what", "stage", "department", "actor"], rows))

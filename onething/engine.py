@@ -352,6 +352,11 @@ class Engine:
                 raise TaskNotReady(task_id, row.number, "no longer ready")
             changed = sorted(k for k, v in form.items() if task.data.get(k, object()) != v)
             task.data.update(copy.deepcopy(form))
+            if row.role in ("collaborators", "item") and form:
+                # Parallel instances merge their data into the case and the last one would win;
+                # keep every department's answer under its name as well.
+                task.data["contributions"] = {**task.data.get("contributions", {}),
+                                              row.department: copy.deepcopy(form)}
             task.run()
             cmd.log("complete", element=row.element, task_id=task_id, name=row.name,
                     data=form, changed=changed)
@@ -390,29 +395,82 @@ class Engine:
 
         return self._command(row.id, apply, actor=actor, department=department)
 
-    def tick(self, now: _dt.datetime | None = None, *, limit: int = 100) -> list[str]:
-        """Fire every timer due by `now` (default: the engine's clock); the case numbers touched."""
-        now = now or self.clock.now()
-        query = (select(store.cases.c.id).where(and_(
-            store.cases.c.status == "open", store.cases.c.due_at <= now))
-            .order_by(store.cases.c.due_at).limit(limit))
-        with self.db.connect() as conn:
-            due = [r.id for r in conn.execute(query)]
-        touched = []
-        for case_id in due:
+    def tick(self, now: _dt.datetime | None = None, *, limit: int = 100,
+             worker: str | None = None) -> list[str]:
+        """Fire every timer due by `now` (default: the engine's clock); the case numbers touched.
 
-            def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+        Due cases are leased first (FOR UPDATE SKIP LOCKED on PostgreSQL), so several workers
+        on one database never fire one timer twice; a timer overdue after downtime fires once.
+        A fired 督办 timer leaves one supervision row per case and stage."""
+        from . import leases, timelimits
+
+        now = now or self.clock.now()
+        owner = worker or self._tick_owner
+        touched = []
+        for case_id in leases.claim_due_cases(self.db, now, owner, limit):
+            fired: dict[str, str] = {}
+
+            def apply(cmd: _Command, workflow: BpmnWorkflow, fired: dict[str, str] = fired) -> None:
                 before = self._waiting_timers(workflow)
+                deadlines = self._timer_deadlines(workflow)
                 workflow.refresh_timers()
                 cmd.pending_timers = before  # type: ignore[attr-defined]
+                self._log_timer_purposes(cmd, workflow, deadlines, fired)
 
             try:
                 view = self._command(case_id, apply, actor=SYSTEM_ACTOR, department=None,
                                      action_hint="timer")
             except ConcurrencyConflict:
+                leases.release(self.db, [case_id], owner)
                 continue  # someone else moved the case; its due time is recomputed there
+            except OnethingError:
+                continue  # keep the lease: the case is tried again when it expires
+            leases.release(self.db, [case_id], owner)
+            cached = self._workflows.get(case_id)
+            if fired and cached is not None:
+                timelimits.record_supervisions(self, case_id, cached[1], fired)
             touched.append(view.number)
         return touched
+
+    @property
+    def _tick_owner(self) -> str:
+        if not hasattr(self, "_worker_name"):
+            from .leases import worker_name
+
+            self._worker_name = worker_name()
+        return self._worker_name
+
+    @staticmethod
+    def _timer_deadlines(workflow: BpmnWorkflow) -> dict[str, tuple[str, str]]:
+        """Waiting timers: task id -> (element, deadline as stored by SpiffWorkflow)."""
+        out = {}
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            value = task.internal_data.get("event_value")
+            if isinstance(value, dict):
+                value = value.get("next")
+            if hasattr(task.task_spec, "event_definition") and value is not None:
+                out[str(task.id)] = (task.task_spec.bpmn_id, str(value))
+        return out
+
+    def _log_timer_purposes(self, cmd: _Command, workflow: BpmnWorkflow,
+                            deadlines: dict[str, tuple[str, str]], fired: dict[str, str]) -> None:
+        """Audit a fired warning (预警) or supervision (督办) timer as such, in the same commit."""
+        from .timelimits import is_supervision, is_warning
+
+        timers = {t.id: t for t in cmd.definition.timers}
+        for task_id, (element, due) in deadlines.items():
+            task = workflow.get_task_from_id(UUID(task_id))
+            timer = timers.get(element)
+            if task is None or task.state == TaskState.WAITING or timer is None:
+                continue
+            fired[element] = due
+            stage = timer.attached_to or element
+            if is_supervision(timer):
+                cmd.log("supervision", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
+                        department=None, stage=stage, due=due, name=timer.name)
+            elif is_warning(timer):
+                cmd.log("warning", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
+                        department=None, stage=stage, due=due, name=timer.name)
 
     def next_due(self) -> _dt.datetime | None:
         """When the earliest timer of any open case falls due (None if none waits)."""

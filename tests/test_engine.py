@@ -187,3 +187,12 @@ def test_timers_fire_on_the_virtual_clock(engine, data_file, clock):
     actions = [e.action for e in engine.history(case.number)]
     assert actions.count("timer") == 1
     assert engine.case(case.number).open_tasks[0].element == "handle"
+
+
+def test_each_collaborators_answer_is_kept_under_its_department(engine, data_file):
+    case = start(engine, data_file)
+    for task in case.open_tasks:
+        case = engine.complete(task.id, actor="张工", department=task.department,
+                               data={"opinion": f"{task.department}同意"})
+    assert case.data["contributions"] == {"县供电局": {"opinion": "县供电局同意"},
+                                          "县财政局": {"opinion": "县财政局同意"}}
