@@ -11,9 +11,17 @@ from .errors import (
     ProcessNotFound,
     ScenarioError,
     ScriptError,
+    ReportRefused,
+    UnknownRegion,
+    AttachmentRefused,
+    DirectoryError,
+    ReportNotFound,
+    DispatchRefused,
     TaskNotFound,
     TaskNotReady,
     UnknownHandler,
+    UnknownTimeTier,
+    ExtensionError,
     WrongDepartment,
 )
 from .hookspecs import hookimpl
@@ -48,5 +56,7 @@ __all__ = [
     "UnknownHandler",
     "IncidentNotFound",
     "ScenarioError",
+    "UnknownTimeTier",
+    "ExtensionError",
     "__version__",
 ]

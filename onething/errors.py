@@ -16,6 +16,8 @@ __all__ = [
     "UnknownHandler",
     "IncidentNotFound",
     "ScenarioError",
+    "UnknownTimeTier",
+    "ExtensionError",
 ]
 
 
@@ -176,3 +178,62 @@ class ScenarioError(OnethingError):
         self.step = step
         where = f"{file}, step {step}" if step is not None else file
         super().__init__(f"{where}: {message}")
+
+
+class UnknownTimeTier(OnethingError):
+    """A time tier (办理时限档次) is not in the tiers file, or the file is unreadable."""
+
+
+class ExtensionError(OnethingError):
+    """An extension request (延期) cannot be made or decided as asked."""
+
+
+class ReportRefused(OnethingError):
+    """A report cannot be taken as it is (no text, unknown channel, bad attachment …)."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(f"report refused: {reason}")
+
+
+class UnknownRegion(ReportRefused):
+    """No region of the directory has that code or name."""
+
+    def __init__(self, region: str, hint: list[str] | None = None) -> None:
+        self.region = region
+        more = f" (did you mean: {', '.join(hint)}?)" if hint else ""
+        super().__init__(f"unknown region {region!r}{more}", field="region")
+
+
+class AttachmentRefused(ReportRefused):
+    """An attachment is too large, of a type not accepted, or one too many."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        super().__init__(f"attachment {name!r}: {reason}", field="attachments")
+
+
+class DirectoryError(OnethingError):
+    """The directory or routing-rules data file is malformed."""
+
+    def __init__(self, message: str, *, file: str) -> None:
+        self.file = file
+        super().__init__(f"{file}: {message}")
+
+
+class ReportNotFound(OnethingError):
+    """No report or case has that number."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        super().__init__(f"no report or case {number!r}")
+
+
+class DispatchRefused(OnethingError):
+    """A dispatch-queue, merge, return or declare command cannot be done now."""
+
+    def __init__(self, case: str, reason: str) -> None:
+        self.case = case
+        self.reason = reason
+        super().__init__(f"case {case}: {reason}")

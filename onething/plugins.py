@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "onething"
 DEFAULT_PLUGINS = (
     "onething.handlers.notify",
     "onething.handlers.agreement",
+    "onething.handlers.timelimit",
 )
 
 
