@@ -16,10 +16,11 @@ from uuid import UUID
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+# The spiff parser's class: event definitions only match their own class.
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from . import store
@@ -66,6 +67,7 @@ class _Command:
     events: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     failures: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+    had_errors: bool = False
 
     def log(self, action: str, *, element: str | None = None, task_id: str | None = None,
             actor: str | None = None, department: str | None = None, **detail: Any) -> None:
@@ -338,15 +340,21 @@ class Engine:
                  data: dict[str, Any] | None = None) -> CaseView:
         """Finish a user task with form data; the case then runs until it waits again."""
         form = _check_form(data, f"task {task_id}")
-        with self.db.connect() as conn:
-            row = self._item_row(conn, task_id)
-        self._check_owner(row, department)
-        if row.status not in OPEN_ITEM:
-            raise TaskNotReady(task_id, row.number, row.status)
-        if row.status == "claimed" and row.claimed_by != actor:
-            raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
+        found: dict[str, Any] = {}
+
+        def locate(conn: Connection) -> int:
+            # Read inside the command's own transaction: one round trip, and no window
+            # between the ownership check and the write.
+            row = found["row"] = self._item_row(conn, task_id)
+            self._check_owner(row, department)
+            if row.status not in OPEN_ITEM:
+                raise TaskNotReady(task_id, row.number, row.status)
+            if row.status == "claimed" and row.claimed_by != actor:
+                raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
+            return row.case_id
 
         def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+            row = found["row"]
             task = workflow.get_task_from_id(UUID(task_id))
             if task is None or task.state != TaskState.READY:
                 raise TaskNotReady(task_id, row.number, "no longer ready")
@@ -361,7 +369,7 @@ class Engine:
             cmd.log("complete", element=row.element, task_id=task_id, name=row.name,
                     data=form, changed=changed)
 
-        return self._command(row.case_id, apply, actor=actor, department=department)
+        return self._command(locate, apply, actor=actor, department=department)
 
     def retry(self, incident_id: int, *, actor: str = SYSTEM_ACTOR) -> CaseView:
         """Run a failed handler or script again; the incident closes when it succeeds."""
@@ -380,9 +388,14 @@ class Engine:
         return self._command(row.case_id, apply, actor=actor, department=None)
 
     def message(self, number: str, name: str, payload: dict[str, Any] | None = None, *,
-                actor: str = SYSTEM_ACTOR, department: str | None = None) -> CaseView:
-        """Deliver a BPMN message (e.g. a merged report) to a waiting case."""
+                actor: str = SYSTEM_ACTOR, department: str | None = None,
+                data: dict[str, Any] | None = None) -> CaseView:
+        """Deliver a BPMN message (e.g. a merged report) to a waiting case.
+
+        `data` becomes case data every task still to run sees (e.g. the grown `reporters`
+        list), not only the element that catches the message."""
         body = _check_form(payload, f"message {name!r} to case {number}")
+        extra = _check_form(data, f"message {name!r} to case {number}")
         with self.db.connect() as conn:
             row = self._case_row(conn, number)
 
@@ -391,7 +404,11 @@ class Engine:
                 workflow.send_event(BpmnEvent(MessageEventDefinition(name), body))
             except SpiffWorkflowException:
                 raise OnethingError(f"case {number} is not waiting for message {name!r}") from None
-            cmd.log("message", name=name, payload=body)
+            if extra:
+                for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
+                                               | TaskState.STARTED):
+                    task.data.update(copy.deepcopy(extra))
+            cmd.log("message", name=name, payload=body, **({"data": extra} if extra else {}))
 
         return self._command(row.id, apply, actor=actor, department=department)
 
@@ -484,15 +501,19 @@ class Engine:
         if row.department != department:
             raise WrongDepartment(row.id, row.number, row.department or "no department", department)
 
-    def _command(self, case_id: int, apply: Callable[[_Command, BpmnWorkflow], None], *,
+    def _command(self, case: int | Callable[[Connection], int],
+                 apply: Callable[[_Command, BpmnWorkflow], None], *,
                  actor: str, department: str | None, action_hint: str | None = None) -> CaseView:
         with use_clock(self.clock), self.db.begin() as conn:
+            case_id = case(conn) if callable(case) else case
             case = conn.execute(select(store.cases).where(store.cases.c.id == case_id)).first()
             if case is None:
                 raise CaseNotFound(str(case_id))
             definition = self.definition(case.process_version_id, conn)
             workflow = self._workflow(case.id, case.version, case.state, definition)
             cmd = _Command(case.id, case.number, definition, actor, department)
+            # Open incidents exist only where a task sits in ERROR; skip their query otherwise.
+            cmd.had_errors = bool(workflow.get_tasks(state=TaskState.ERROR))
             try:
                 apply(cmd, workflow)
                 self._advance(cmd, workflow)
@@ -641,7 +662,8 @@ class Engine:
                 status=final, completed_at=now,
                 completed_by=done["actor"] if done else None))
 
-        incidents = self._save_incidents(conn, cmd, workflow, now)
+        incidents = (self._save_incidents(conn, cmd, workflow, now)
+                     if cmd.failures or cmd.had_errors else [])
         if cmd.events:
             conn.execute(insert(store.events), [
                 dict(case_id=cmd.case_id, at=now, **event) for event in cmd.events])
