@@ -1,4 +1,5 @@
-"""The `onething` command line: catalog, validate, run, start, tasks, complete, case, incidents."""
+"""The `onething` command line: catalog, validate, render, run, start, tasks, complete, case,
+incidents."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from .bpmn.lanes import parse_lane
 from .clock import VirtualClock
 from .engine import Engine
 from .errors import OnethingError
@@ -106,11 +108,22 @@ def cli(ctx: click.Context, db: str | None, processes: tuple[str, ...], as_json:
     ctx.obj = _State(db, processes, as_json)
 
 
-@cli.command()
-@click.pass_obj
+def _json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json` after the command too (`onething validate --json F`), as editors call it."""
+    return click.option("--json", "local_json", is_flag=True,
+                        help="Machine-readable JSON output.")(fn)
+
+
+@cli.group(invoke_without_command=True)
+@_json_option
+@click.pass_context
 @_guard
-def catalog(state: _State) -> None:
+def catalog(ctx: click.Context, local_json: bool) -> None:
     """List the matters: code, name, lead, collaborators, leader, time limits, version."""
+    state: _State = ctx.obj
+    state.as_json = state.as_json or local_json
+    if ctx.invoked_subcommand is not None:
+        return
     matters = state.engine().catalog()
     if state.as_json:
         _emit([m.to_dict() for m in matters])
@@ -121,39 +134,124 @@ def catalog(state: _State) -> None:
          for m in matters]))
 
 
-@cli.command()
-@click.argument("files", nargs=-1, required=True)
+@catalog.command("show")
+@click.argument("code")
+@_json_option
 @click.pass_obj
 @_guard
-def validate(state: _State, files: tuple[str, ...]) -> None:
-    """Check BPMN files; exit 1 naming file, line, element and reason for each problem."""
-    from .bpmn.load import load_bpmn
+def catalog_show(state: _State, code: str, local_json: bool) -> None:
+    """One matter: its steps (user tasks by lane), departments, leader, time limits, version."""
+    matter = state.engine().matter(code)
+    if state.as_json or local_json:
+        _emit(matter.to_dict())
+        return
+    click.echo(f"{matter.code} · {matter.name} · version {matter.version}")
+    click.echo(f"file: {matter.file}")
+    click.echo(f"lead: {matter.lead or '(bound per case)'}")
+    if matter.collaborators:
+        click.echo(f"collaborators: {'、'.join(matter.collaborators)}")
+    if matter.leader:
+        click.echo(f"leader: {matter.leader}")
+    if matter.dispatch:
+        click.echo(f"dispatch: {matter.dispatch}")
+    departments = [d for d in matter.departments if d != matter.leader]
+    click.echo(f"departments: {'、'.join(departments) or '-'}")
+    if matter.time_limits:
+        click.echo("time limits: " + "; ".join(matter.time_limits))
+    click.echo("\nsteps")
+    rows = []
+    for step in matter.steps:
+        lane = parse_lane(step.get("lane"))
+        if step.get("multi_instance"):
+            owner = "each department of its list"
+        else:
+            owner = (lane.resolve({}) if lane else None) or "(bound per case)"
+        rows.append([step["id"], step["name"], step.get("lane") or "", owner,
+                     "parallel" if step.get("multi_instance") else ""])
+    click.echo(render_table(["step", "name", "lane", "department", "multi-instance"], rows))
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+@_json_option
+@click.pass_obj
+@_guard
+def validate(state: _State, files: tuple[str, ...], strict: bool, local_json: bool) -> None:
+    """Lint BPMN files: `file:line: severity: element: message` for each problem.
+
+    Exit 1 on any error (or any warning with --strict)."""
+    from .bpmn.lint import Finding, lint
     from .plugins import collect_handlers, make_plugin_manager
 
-    operators = collect_handlers(make_plugin_manager())
+    operators = set(collect_handlers(make_plugin_manager()))
     results = []
+    failed = False
     for name in files:
         try:
-            data = Path(name).read_bytes()
-            definition = load_bpmn(data, name, operators=operators)
-            results.append({"file": name, "ok": True, "process": definition.code,
-                            "name": definition.name})
+            findings = lint(Path(name).read_bytes(), name, operators=operators)
         except OSError as exc:
-            results.append({"file": name, "ok": False, "error": f"{name}: {exc.strerror}"})
-        except OnethingError as exc:
-            results.append({"file": name, "ok": False, "error": str(exc),
-                            "element": getattr(exc, "element", None),
-                            "line": getattr(exc, "line", None)})
-    if state.as_json:
+            findings = [Finding("error", name, None, None, "read",
+                                f"cannot read the file: {exc.strerror}")]
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = len(findings) - errors
+        ok = errors == 0 and not (strict and warnings)
+        failed = failed or not ok
+        results.append({"file": name, "ok": ok, "errors": errors, "warnings": warnings,
+                        "findings": [f.to_dict() for f in findings]})
+        if not (state.as_json or local_json):
+            for finding in findings:
+                click.echo(str(finding))
+            if not findings:
+                click.echo(f"{name}: ok")
+    if state.as_json or local_json:
         _emit(results)
     else:
-        for r in results:
-            if r["ok"]:
-                click.echo(f"ok  {r['file']}: {r['process']} ({r['name']})")
-            else:
-                click.echo(f"error  {r['error']}", err=True)
-    if not all(r["ok"] for r in results):
+        errors = sum(r["errors"] for r in results)
+        warnings = sum(r["warnings"] for r in results)
+        click.echo(f"{len(results)} file(s): {errors} error(s), {warnings} warning(s)", err=True)
+    if failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("source", metavar="FILE|MATTER")
+@click.option("--case", "case_number", default=None,
+              help="Colour the diagram by this case: done, active, overdue, cancelled.")
+@click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              show_default=True, help="Where to write the SVG (- for stdout).")
+@click.pass_obj
+@_guard
+def render(state: _State, source: str, case_number: str | None, output: str) -> None:
+    """Draw a matter (catalog code or .bpmn file) as SVG from its BPMN DI."""
+    from .bpmn.render import render_svg
+    from .case_marks import case_marks
+
+    path = Path(source)
+    marks = None
+    if case_number:
+        engine = state.engine()
+        case = engine.case(case_number)
+        if not path.is_file() and source != case.matter:
+            raise click.ClickException(
+                f"case {case_number} is a case of {case.matter!r}, not of {source!r}")
+        definition = engine.definition(case.process_version)
+        data, title = definition.bpmn, f"{definition.name} · {case.number} · {case.status}"
+        if path.is_file():
+            data = path.read_bytes()
+        marks = case_marks(engine, case_number)
+        process_id = definition.code
+    elif path.is_file() or source.endswith(".bpmn"):
+        data, title, process_id = path.read_bytes(), None, None
+    else:
+        definition = state.engine().process(source)
+        data, title, process_id = definition.bpmn, definition.name, definition.code
+    svg = render_svg(data, process_id=process_id, marks=marks, title=title)
+    if output == "-":
+        click.echo(svg)
+    else:
+        Path(output).write_text(svg, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
 
 
 @cli.command()
@@ -349,6 +447,11 @@ def tick(state: _State) -> None:
     else:
         click.echo(f"{len(touched)} case(s) had due timers" + (": " + ", ".join(touched)
                                                                 if touched else ""))
+
+
+from .cli_intake import add_commands as _add_intake  # noqa: E402
+
+_add_intake(cli)
 
 
 def main() -> None:
