@@ -232,7 +232,10 @@ def _move_deadline(engine: Engine, workflow: Any, stage: str, extension_id: int,
     if old_due is None:
         raise ExtensionError(f"stage {stage!r} has no running time limit to extend "
                              "(its deadline has passed or the stage is not active)")
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+    # Every unfinished task, and the timers' parents: a waiting timer re-reads its parent's data.
+    pending = workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK)
+    parents = [t.parent for t in pending if t.task_spec.bpmn_id in ids and t.parent is not None]
+    for task in {id(t): t for t in [*pending, *parents]}.values():
         for key, value in list(task.data.items()):
             if isinstance(value, dict) and value.get("stage") == stage and "due" in value:
                 if extension_id in value.get("extensions", []):
