@@ -124,7 +124,10 @@ def catalog(ctx: click.Context, local_json: bool) -> None:
     state.as_json = state.as_json or local_json
     if ctx.invoked_subcommand is not None:
         return
-    matters = state.engine().catalog()
+    problems: list[OnethingError] = []
+    matters = state.engine().catalog(problems=problems)  # type: ignore[arg-type]
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
     if state.as_json:
         _emit([m.to_dict() for m in matters])
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -54,6 +54,25 @@ SUMMARY_KEYS = ("reporter", "channel", "region", "description", "lead_department
 OPEN_ITEM = ("open", "claimed")
 WORKFLOW_CACHE_SIZE = 256
 
+
+# The statements of the hot path (one human step), built once: constructing a SQLAlchemy
+# statement costs about as much as running it on SQLite.
+_CASE_BY_ID = select(store.cases).where(store.cases.c.id == bindparam("case_id"))
+_CASE_UPDATE = (update(store.cases)
+                .where(and_(store.cases.c.id == bindparam("case_id"),
+                            store.cases.c.version == bindparam("expected_version"))))
+_OPEN_ITEMS = (select(store.work_items.c.id, store.work_items.c.status,
+                      store.work_items.c.claimed_by)
+               .where(and_(store.work_items.c.case_id == bindparam("case_id"),
+                           store.work_items.c.status.in_(OPEN_ITEM))))
+_ITEM_ROW = (select(store.work_items, store.cases.c.number, store.cases.c.code)
+             .join(store.cases, store.cases.c.id == store.work_items.c.case_id)
+             .where(store.work_items.c.id == bindparam("task_id")))
+_ITEM_FINISH = (update(store.work_items).where(store.work_items.c.id == bindparam("item_id"))
+                .values(status=bindparam("final"), completed_at=bindparam("at"),
+                        completed_by=bindparam("by")))
+_INSERT_ITEMS = insert(store.work_items)
+_INSERT_EVENTS = insert(store.events)
 
 @dataclass
 class _Command:
@@ -208,11 +227,24 @@ class Engine:
         """The current definition of a matter (by catalog code or file path)."""
         return self.definition(self._resolve_process(matter))
 
-    def catalog(self) -> list[Matter]:
-        """Every matter in the catalog folders, at its current version."""
+    def catalog(self, *, problems: list[BpmnError] | None = None) -> list[Matter]:
+        """Every matter in the catalog folders, at its current version.
+
+        A file that cannot be read or loaded raises BpmnError; with a `problems` list it is
+        skipped and its error appended there instead (one designer's broken draft does not
+        hide the rest of the catalog)."""
+        entries, unreadable = scan(self.catalog_dirs)
+        if problems is not None:
+            problems.extend(unreadable)
         out = []
-        for code, entry in sorted(self.catalog_entries().items()):
-            version_id = self.deploy(entry.path)
+        for code, entry in sorted(entries.items()):
+            try:
+                version_id = self.deploy(entry.path)
+            except BpmnError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc)
+                continue
             out.append(self.matter(code, version_id=version_id))
         return out
 
@@ -506,7 +538,7 @@ class Engine:
                  actor: str, department: str | None, action_hint: str | None = None) -> CaseView:
         with use_clock(self.clock), self.db.begin() as conn:
             case_id = case(conn) if callable(case) else case
-            case = conn.execute(select(store.cases).where(store.cases.c.id == case_id)).first()
+            case = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
             if case is None:
                 raise CaseNotFound(str(case_id))
             definition = self.definition(case.process_version_id, conn)
@@ -519,11 +551,7 @@ class Engine:
                 self._advance(cmd, workflow)
                 if action_hint == "timer":
                     self._log_fired_timers(cmd, workflow)
-                existing = {r.id: r for r in conn.execute(
-                    select(store.work_items.c.id, store.work_items.c.status,
-                           store.work_items.c.claimed_by)
-                    .where(and_(store.work_items.c.case_id == case.id,
-                                store.work_items.c.status.in_(OPEN_ITEM))))}
+                existing = {r.id: r for r in conn.execute(_OPEN_ITEMS, {"case_id": case.id})}
                 view = self._save(conn, cmd, workflow, version=case.version, existing=existing,
                                   created_at=case.created_at, number=case.number)
             except BaseException:
@@ -626,8 +654,8 @@ class Engine:
         if status == "closed":
             values["closed_at"] = now
             cmd.log("closed", actor=SYSTEM_ACTOR, department=None)
-        result = conn.execute(update(store.cases).where(and_(
-            store.cases.c.id == cmd.case_id, store.cases.c.version == version)).values(**values))
+        result = conn.execute(_CASE_UPDATE.values(**values),
+                              {"case_id": cmd.case_id, "expected_version": version})
         if result.rowcount != 1:
             raise ConcurrencyConflict(number)
 
@@ -652,20 +680,22 @@ class Engine:
                 new_rows.append(dict(id=task_id, case_id=cmd.case_id, element=element, name=name,
                                      department=dept, role=role, status="open", created_at=now))
         if new_rows:
-            conn.execute(insert(store.work_items), new_rows)
+            conn.execute(_INSERT_ITEMS, new_rows)
+        finished = []
         for task_id in set(existing) - seen:
             task = workflow.get_task_from_id(UUID(task_id))
             final = "done" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
             done = next((e for e in cmd.events if e["task_id"] == task_id
                          and e["action"] == "complete"), None)
-            conn.execute(update(store.work_items).where(store.work_items.c.id == task_id).values(
-                status=final, completed_at=now,
-                completed_by=done["actor"] if done else None))
+            finished.append({"item_id": task_id, "final": final, "at": now,
+                             "by": done["actor"] if done else None})
+        if finished:
+            conn.execute(_ITEM_FINISH, finished)
 
         incidents = (self._save_incidents(conn, cmd, workflow, now)
                      if cmd.failures or cmd.had_errors else [])
         if cmd.events:
-            conn.execute(insert(store.events), [
+            conn.execute(_INSERT_EVENTS, [
                 dict(case_id=cmd.case_id, at=now, **event) for event in cmd.events])
         for message in cmd.outbox:
             exists = conn.execute(select(store.outbox.c.id)
@@ -725,10 +755,7 @@ class Engine:
         return row
 
     def _item_row(self, conn: Connection, task_id: str) -> Any:
-        row = conn.execute(
-            select(store.work_items, store.cases.c.number, store.cases.c.code)
-            .join(store.cases, store.cases.c.id == store.work_items.c.case_id)
-            .where(store.work_items.c.id == task_id)).first()
+        row = conn.execute(_ITEM_ROW, {"task_id": task_id}).first()
         if row is None:
             raise TaskNotFound(task_id)
         return row

@@ -76,8 +76,8 @@ def test_department_suffixes_and_the_directory_file(tmp_path):
     assert looks_like_department("陆良县中枢街道办事处")
     assert not looks_like_department("张三")
     assert known_departments(tmp_path) is None
-    (tmp_path / "departments.toml").write_text(
-        'departments = [{name = "县住建局"}, {name = "县水务局"}]\n', encoding="utf-8")
+    (tmp_path / "directory.toml").write_text(
+        '[[department]]\nname = "县住建局"\n[[department]]\nname = "县水务局"\n', encoding="utf-8")
     assert known_departments(tmp_path) == {"县住建局", "县水务局"}
 
 

@@ -33,7 +33,7 @@ DEPARTMENT_SUFFIXES = (
 )
 
 # A departments directory, if one is shipped: the first of these that exists is used.
-DIRECTORY_FILES = ("departments.toml", "directory.toml")
+DIRECTORY_FILES = ("directory.toml", "departments.toml")
 _DATA = Path(__file__).resolve().parent.parent / "data"
 
 _FLOW_NODES = {
@@ -94,8 +94,9 @@ def _names_in(value: Any) -> Iterable[str]:
 def known_departments(folder: Path | None = None) -> set[str] | None:
     """Department names from the shipped directory file, or None when there is none.
 
-    The file is TOML with a `departments` entry: a list of names, a list of tables with a
-    `name`, or tables keyed by name.
+    The file is TOML with `[[department]]` tables with a `name` (the directory of regions and
+    departments, onething/data/directory.toml), or a `departments` entry: a list of names, a
+    list of tables with a `name`, or tables keyed by name.
     """
     folder = folder or _DATA
     for name in DIRECTORY_FILES:
@@ -106,7 +107,8 @@ def known_departments(folder: Path | None = None) -> set[str] | None:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
             return None
-        names = set(_names_in(doc.get("departments", [])))
+        names = set(_names_in(doc.get("department", []))) | set(
+            _names_in(doc.get("departments", [])))
         return names or None
     return None
 
@@ -133,6 +135,7 @@ class _Linter:
         self.file = file
         self.operators = operators
         self.departments = departments
+        self.directory = (known_departments() or set()) if departments is None else set()
         self.findings: list[Finding] = []
 
     def add(self, severity: str, el: etree._Element | None, code: str, message: str,
@@ -200,7 +203,7 @@ class _Linter:
     def _known(self, name: str) -> bool:
         if self.departments is not None:
             return name in self.departments
-        return looks_like_department(name)
+        return name in self.directory or looks_like_department(name)
 
     def check_expressions(self, process: etree._Element) -> None:
         for el in process.iter(f"{{{BPMN_NS}}}timeDuration", f"{{{BPMN_NS}}}timeDate",
@@ -335,15 +338,15 @@ def lint(data: bytes, file: str, *, operators: set[str] | None,
     """Every problem of one BPMN document, ordered by line.
 
     `operators`: the registered handler ids (None: do not check operators). `departments`:
-    the known department names (None: the shipped directory if any, else any name that
-    ends like a department does).
+    the only department names a lane may give; None accepts the departments of the shipped
+    directory (onething/data/directory.toml) and any name that ends like a department's
+    (…局, …办, …中心, …政府, …) — the directory does not list every body a matter involves
+    (a bank branch, a contractor).
     """
     try:
         root = parse_xml(data, file)
     except BpmnError as exc:
         return [_load_finding(exc, file)]
-    if departments is None:
-        departments = known_departments()
     linter = _Linter(root, file, set(operators) if operators is not None else None, departments)
     findings = linter.run()
     try:
