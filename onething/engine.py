@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -366,7 +367,7 @@ class Engine:
             conn.execute(insert(store.events).values(
                 case_id=row.case_id, at=self.clock.now(), actor=actor, department=department,
                 action="claim", element=row.element, task_id=task_id, detail={}))
-        return self._item(task_id)
+        return dataclasses.replace(self._to_item(row), status="claimed", claimed_by=actor)
 
     def complete(self, task_id: str, *, actor: str, department: str,
                  data: dict[str, Any] | None = None) -> CaseView:
