@@ -1,0 +1,104 @@
+"""Duplicates merge (并单) through the BPMN message merge_report; by hand too; and N returns
+send the case to the county leader — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from onething import DispatchRefused
+from onething.intake import Intake
+
+DRAIN = "九龙社区第一网格供销小区3栋下水道堵塞，污水外溢到路面"
+AGAIN = "供销小区3栋楼下下水道又堵了，污水外溢，味道很大"
+
+
+@pytest.fixture
+def intake(engine) -> Intake:
+    return Intake(engine)
+
+
+def _report(intake: Intake, text: str, region: str = "九龙社区第一网格", who: str = "张秀英",
+            **extra):
+    return intake.submit({"channel": "12345", "text": text, "region": region, "reporter": who,
+                          **extra})
+
+
+def test_duplicate_joins_the_open_case_by_bpmn_message(intake: Intake, engine) -> None:
+    first = _report(intake, DRAIN)
+    tasks_before = [t.id for t in engine.tasks(case=first.number)]
+    second = _report(intake, AGAIN, who="李大爷")
+    assert second.outcome == "merged" and second.case == first.number
+    assert "same grid" in second.merge["reason"]
+    case = engine.case(first.number)
+    assert case.data["reporters"] == ["张秀英", "李大爷"] and case.data["report_count"] == 2
+    assert [t.id for t in engine.tasks(case=first.number)] == tasks_before  # no new task
+    assert len(engine.cases()) == 1
+    history = engine.history(first.number)
+    assert any(e.action == "message" and e.detail["name"] == "merge_report" for e in history)
+    assert intake.lookup(first.number)["report_count"] == 2
+
+
+def test_merged_reporters_all_get_the_reply(intake: Intake, engine) -> None:
+    first = _report(intake, DRAIN)
+    _report(intake, AGAIN, who="李大爷")
+    sign = engine.tasks(case=first.number)[0]
+    view = engine.complete(sign.id, actor="赵", department="县住建局", data={"accepted": True})
+    for item in view.open_tasks:
+        engine.complete(item.id, actor="x", department=item.department,
+                        data={"handling": "已疏通", "opinion": "已配合"})
+    close = engine.tasks(case=first.number)[0]
+    assert close.element == "close"
+    engine.complete(close.id, actor="赵", department="县住建局", data={"result": "已疏通"})
+    replies = [m["payload"]["to"] for m in engine.outbox(case=first.number)
+               if m["kind"] == "reply"]
+    assert set(replies) >= {"张秀英", "李大爷"}
+
+
+def test_no_merge_across_grid_window_or_text(intake: Intake, engine, clock) -> None:
+    first = _report(intake, DRAIN)
+    other_grid = _report(intake, AGAIN, region="马街村第一网格")
+    assert other_grid.outcome == "dispatched"
+    different = _report(intake, "小区门口窨井盖丢失了，晚上很危险")
+    assert different.outcome == "dispatched"
+    clock.advance("P4D")
+    late = _report(intake, AGAIN)
+    assert late.outcome == "dispatched" and late.case != first.number
+
+
+def test_near_enough_merges_across_grids(intake: Intake) -> None:
+    first = _report(intake, DRAIN)
+    near = _report(intake, AGAIN, region="九龙社区第二网格")  # ≈ 290 m apart, limit 300 m
+    assert near.outcome == "merged" and near.case == first.number
+    assert "m apart" in near.merge["reason"]
+
+
+def test_merge_and_unmerge_by_hand(intake: Intake, engine) -> None:
+    first = _report(intake, DRAIN)
+    queued = intake.submit({"channel": "web", "text": "楼道里一直有股怪味，不知道是哪里来的",
+                            "region": "九龙社区第一网格", "reporter": "王"})
+    assert queued.outcome == "queued"
+    merged = intake.merge(queued.number, first.number, actor="调度员")
+    assert merged.outcome == "merged" and engine.case(first.number).data["report_count"] == 2
+    assert intake.queue() == []
+    dup = _report(intake, AGAIN, who="李大爷")
+    split = intake.unmerge(dup.report, actor="调度员")
+    assert split.outcome == "dispatched" and split.case != first.number
+    data = engine.case(first.number).data
+    assert data["reporters"] == ["张秀英", "王"] and data["report_count"] == 2
+    with pytest.raises(DispatchRefused, match="not merged"):
+        intake.unmerge(dup.report, actor="调度员")
+
+
+def test_after_max_returns_the_county_leader_assigns(intake: Intake, engine) -> None:
+    res = _report(intake, DRAIN)
+    intake.return_case(res.number, department="县住建局", actor="赵", reason="属水务")
+    intake.dispatch(res.number, lead="县水务局", actor="李娜")
+    case = intake.return_case(res.number, department="县水务局", actor="王", reason="属住建")
+    assert case.data["return_count"] == 2
+    [task] = case.open_tasks
+    assert task.element == "leader_assign" and task.department == "分管副县长"
+    assert intake.queue() == []
+    view = engine.complete(task.id, actor="副县长", department="分管副县长",
+                           data={"lead_department": "县住建局", "collaborators": ["县水务局"],
+                                 "leader_note": "住建局领办"})
+    assert [(t.element, t.department) for t in view.open_tasks] == [("sign", "县住建局")]
