@@ -15,7 +15,8 @@ from .attachments import Attachment, check_attachments
 from .dedupe import Candidate, find_duplicate
 from .directory import Directory
 from .engine import Engine
-from .errors import DirectoryError, DispatchRefused, ReportNotFound, ReportRefused
+from .errors import (CaseNotFound, DirectoryError, DispatchRefused, ReportNotFound,
+                     ReportRefused)
 from .routing import Route, Rules
 from .views import CaseView
 
@@ -500,8 +501,8 @@ class Intake:
     def lookup(self, number: str) -> dict[str, Any]:
         """The reporter's view of a case or report: progress only, no internal data."""
         try:
-            case = self.engine.case(number)
-        except Exception:  # noqa: BLE001 - not a case number: try a report number
+            case: CaseView | None = self.engine.case(number)
+        except CaseNotFound:  # not a case number: try a report number
             case = None
         if case is None:
             row = self._report_row(number)
