@@ -41,7 +41,8 @@ def test_every_catalog_file_lints_clean(path):
 def test_missing_di_is_a_warning_per_element_with_its_line():
     found = findings("lint_missing_di.bpmn")
     assert {(f.severity, f.code, f.element) for f in found} == {
-        ("warning", "missing-di", "lane_lead"), ("warning", "missing-di", "reply"),
+        ("warning", "missing-di", "pool"), ("warning", "missing-di", "lane_lead"),
+        ("warning", "missing-di", "reply"),
         ("warning", "missing-di", "f_reply")}
     reply = next(f for f in found if f.element == "reply")
     text = (DATA / "lint_missing_di.bpmn").read_text(encoding="utf-8").splitlines()

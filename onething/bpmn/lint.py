@@ -167,6 +167,11 @@ class _Linter:
             return
         drawn = {el.get("bpmnElement") for el in self.root.iter(
             f"{{{BPMNDI_NS}}}BPMNShape", f"{{{BPMNDI_NS}}}BPMNEdge")}
+        for collaboration in _bpmn(self.root, "collaboration"):
+            for el in _bpmn(collaboration, "participant"):
+                if el.get("id") and el.get("id") not in drawn:
+                    self.add("warning", el, "missing-di",
+                             "participant (pool) has no BPMN DI shape: modelers will not draw it")
         for process in _bpmn(self.root, "process"):
             for el in process.iter():
                 kind = _local(el)
