@@ -455,6 +455,9 @@ def tick(state: _State) -> None:
 from .cli_intake import add_commands as _add_intake  # noqa: E402
 
 _add_intake(cli)
+from .cli_time import add_commands as _add_time  # noqa: E402
+
+_add_time(cli)
 
 
 def main() -> None:
