@@ -68,10 +68,10 @@ def _png(figs: list[Any], path: str, title: str) -> None:
         left.bar([x + i * width for x in range(len(names))], values, width, label=label)
     left.set_xticks([x + 0.4 - width / 2 for x in range(len(names))], names, rotation=30,
                     ha="right")
-    left.set_ylim(0, 105)
+    left.set_ylim(0, 125)
     left.set_ylabel("%")
     left.set_title("三率、办结率、按时率")
-    left.legend(fontsize="small", ncol=3, loc="lower left")
+    left.legend(fontsize="small", ncol=5, loc="upper center")
     med = [f.median_hours or 0 for f in groups]
     p90 = [f.p90_hours or 0 for f in groups]
     right.bar([x - 0.2 for x in range(len(names))], med, 0.4, label="中位数")
