@@ -14,6 +14,9 @@ from .views import Event, WorkItem
 
 __all__ = ["case_marks", "marks_from"]
 
+# How the engine audits a fired timer: by its purpose (预警, 督办) or plainly.
+FIRED_ACTIONS = ("timer", "warning", "supervision")
+
 _RANK = {"cancelled": 0, "done": 1, "active": 2, "overdue": 3}
 _PASS_THROUGH = {"exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
                  "complexGateway", "intermediateThrowEvent", "intermediateCatchEvent"}
@@ -54,7 +57,7 @@ def marks_from(bpmn: bytes, items: Iterable[WorkItem], history: Iterable[Event],
             notes[element].append(note)
 
     history = list(history)
-    fired = {e.element for e in history if e.action == "timer" and e.element}
+    fired = {e.element for e in history if e.action in FIRED_ACTIONS and e.element}
     for item in items:
         if item.status == "done":
             mark(item.element, "done", _note(item.department, item.completed_by,
@@ -73,7 +76,7 @@ def marks_from(bpmn: bytes, items: Iterable[WorkItem], history: Iterable[Event],
             mark(event.element, "done", _note(event.detail.get("operator"), _when(event.at)))
         elif event.action == "end":
             mark(event.element, "done", _when(event.at))
-        elif event.action == "timer":
+        elif event.action in FIRED_ACTIONS:
             mark(event.element, "overdue", _note(event.detail.get("name"), "已触发",
                                                  _when(event.at)))
         elif event.action == "incident":

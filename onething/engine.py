@@ -88,6 +88,7 @@ class _Command:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     failures: list[tuple[str, str, str | None, str]] = field(default_factory=list)
     had_errors: bool = False
+    fired: dict[str, str] = field(default_factory=dict)  # timer element -> its deadline
 
     def log(self, action: str, *, element: str | None = None, task_id: str | None = None,
             actor: str | None = None, department: str | None = None, **detail: Any) -> None:
@@ -452,33 +453,23 @@ class Engine:
         Due cases are leased first (FOR UPDATE SKIP LOCKED on PostgreSQL), so several workers
         on one database never fire one timer twice; a timer overdue after downtime fires once.
         A fired 督办 timer leaves one supervision row per case and stage."""
-        from . import leases, timelimits
+        from . import leases
 
         now = now or self.clock.now()
         owner = worker or self._tick_owner
         touched = []
         for case_id in leases.claim_due_cases(self.db, now, owner, limit):
-            fired: dict[str, str] = {}
-
-            def apply(cmd: _Command, workflow: BpmnWorkflow, fired: dict[str, str] = fired) -> None:
-                before = self._waiting_timers(workflow)
-                deadlines = self._timer_deadlines(workflow)
+            def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
                 workflow.refresh_timers()
-                cmd.pending_timers = before  # type: ignore[attr-defined]
-                self._log_timer_purposes(cmd, workflow, deadlines, fired)
 
             try:
-                view = self._command(case_id, apply, actor=SYSTEM_ACTOR, department=None,
-                                     action_hint="timer")
+                view = self._command(case_id, apply, actor=SYSTEM_ACTOR, department=None)
             except ConcurrencyConflict:
                 leases.release(self.db, [case_id], owner)
                 continue  # someone else moved the case; its due time is recomputed there
             except OnethingError:
                 continue  # keep the lease: the case is tried again when it expires
             leases.release(self.db, [case_id], owner)
-            cached = self._workflows.get(case_id)
-            if fired and cached is not None:
-                timelimits.record_supervisions(self, case_id, cached[1], fired)
             touched.append(view.number)
         return touched
 
@@ -511,7 +502,10 @@ class Engine:
         for task_id, (element, due) in deadlines.items():
             task = workflow.get_task_from_id(UUID(task_id))
             timer = timers.get(element)
-            if task is None or task.state == TaskState.WAITING or timer is None:
+            # A fired timer is ready (fired by the last refresh) or completed; one whose task
+            # finished first is cancelled.
+            if task is None or timer is None or task.state not in (TaskState.READY,
+                                                                   TaskState.COMPLETED):
                 continue
             fired[element] = due
             stage = timer.attached_to or element
@@ -520,6 +514,9 @@ class Engine:
                         department=None, stage=stage, due=due, name=timer.name)
             elif is_warning(timer):
                 cmd.log("warning", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
+                        department=None, stage=stage, due=due, name=timer.name)
+            else:
+                cmd.log("timer", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
                         department=None, stage=stage, due=due, name=timer.name)
 
     def next_due(self) -> _dt.datetime | None:
@@ -536,7 +533,7 @@ class Engine:
 
     def _command(self, case: int | Callable[[Connection], int],
                  apply: Callable[[_Command, BpmnWorkflow], None], *,
-                 actor: str, department: str | None, action_hint: str | None = None) -> CaseView:
+                 actor: str, department: str | None) -> CaseView:
         with use_clock(self.clock), self.db.begin() as conn:
             case_id = case(conn) if callable(case) else case
             case = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
@@ -547,11 +544,14 @@ class Engine:
             cmd = _Command(case.id, case.number, definition, actor, department)
             # Open incidents exist only where a task sits in ERROR; skip their query otherwise.
             cmd.had_errors = bool(workflow.get_tasks(state=TaskState.ERROR))
+            # Any command may fire a due timer (do_engine_steps refreshes them), not only tick:
+            # note the waiting ones so a fired 预警/督办 is audited and recorded whoever fired it.
+            deadlines = self._timer_deadlines(workflow)
             try:
                 apply(cmd, workflow)
                 self._advance(cmd, workflow)
-                if action_hint == "timer":
-                    self._log_fired_timers(cmd, workflow)
+                if deadlines:
+                    self._log_timer_purposes(cmd, workflow, deadlines, cmd.fired)
                 existing = {r.id: r for r in conn.execute(_OPEN_ITEMS, {"case_id": case.id})}
                 view = self._save(conn, cmd, workflow, version=case.version, existing=existing,
                                   created_at=case.created_at, number=case.number)
@@ -559,6 +559,10 @@ class Engine:
                 # The cached object was mutated by a command that did not commit.
                 self._workflows.pop(case.id, None)
                 raise
+        if cmd.fired:
+            from .timelimits import record_supervisions
+
+            record_supervisions(self, cmd.case_id, workflow, cmd.fired)
         self._after_commit(cmd)
         return view
 
@@ -598,21 +602,6 @@ class Engine:
                         department=None, operator=operator, error=message)
         finally:
             self._command_ctx = None
-
-    @staticmethod
-    def _waiting_timers(workflow: BpmnWorkflow) -> dict[str, str]:
-        out = {}
-        for task in workflow.get_tasks(state=TaskState.WAITING):
-            if "event_value" in task.internal_data and hasattr(task.task_spec, "event_definition"):
-                out[str(task.id)] = task.task_spec.bpmn_id
-        return out
-
-    def _log_fired_timers(self, cmd: _Command, workflow: BpmnWorkflow) -> None:
-        for task_id, element in getattr(cmd, "pending_timers", {}).items():
-            task = workflow.get_task_from_id(UUID(task_id))
-            if task is not None and task.state != TaskState.WAITING:
-                cmd.log("timer", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
-                        department=None, name=task.task_spec.bpmn_name)
 
     @staticmethod
     def _case_data(workflow: BpmnWorkflow) -> dict[str, Any]:

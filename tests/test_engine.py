@@ -185,7 +185,7 @@ def test_timers_fire_on_the_virtual_clock(engine, data_file, clock):
     assert engine.tick() == [case.number]
     assert engine.tick() == []
     actions = [e.action for e in engine.history(case.number)]
-    assert actions.count("timer") == 1
+    assert actions.count("timer") + actions.count("warning") == 1
     assert engine.case(case.number).open_tasks[0].element == "handle"
 
 
@@ -196,3 +196,11 @@ def test_each_collaborators_answer_is_kept_under_its_department(engine, data_fil
                                data={"opinion": f"{task.department}同意"})
     assert case.data["contributions"] == {"县供电局": {"opinion": "县供电局同意"},
                                           "县财政局": {"opinion": "县财政局同意"}}
+
+
+def test_a_timer_cancelled_with_its_task_is_not_audited_as_fired(engine, data_file, clock):
+    case = start(engine, data_file, collaborators=[])
+    task = case.open_tasks[0]
+    engine.complete(task.id, actor="赵敏", department="县住建局",
+                    data={"resolved": True, "result": "好"})
+    assert "warning" not in [e.action for e in engine.history(case.number)]
