@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime as _dt
@@ -9,7 +10,7 @@ import json
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,15 @@ _INSERT_ITEMS = insert(store.work_items)
 _INSERT_EVENTS = insert(store.events)
 
 @dataclass
+class _Transaction:
+    """An open Engine.transaction(): its connection, the cases it touched, what runs after."""
+
+    conn: Connection
+    touched: set[int] = field(default_factory=set)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
 class _Command:
     """What one command accumulates before it commits."""
 
@@ -140,7 +150,51 @@ class Engine:
         self._version_by_sha: dict[str, int] = {}
         self._workflows: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
         self._command_ctx: _Command | None = None
+        self._tx: _Transaction | None = None
         self._lanes: dict[str, Lane | None] = {}
+
+
+    # ------------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Run several commands, and your own writes on the yielded connection, as one
+        transaction: all of it commits, or nothing does. An Engine is not thread-safe;
+        give each thread its own."""
+        if self._tx is not None:
+            # Nested: a savepoint, so a failing inner command that the caller catches
+            # leaves none of its writes behind.
+            with self._tx.conn.begin_nested():
+                yield self._tx.conn
+            return
+        with use_clock(self.clock), self.db.begin() as conn:
+            tx = self._tx = _Transaction(conn)
+            try:
+                yield conn
+            except BaseException:
+                # Cached workflows were mutated by commands that will not commit.
+                for case_id in tx.touched:
+                    self._workflows.pop(case_id, None)
+                raise
+            finally:
+                self._tx = None
+        for callback in tx.after_commit:
+            callback()
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for reading: the open transaction's own, if there is one (SQLite
+        would make a second connection wait for it)."""
+        if self._tx is not None:
+            yield self._tx.conn
+        else:
+            with self.db.connect() as conn:
+                yield conn
+
+    def _after(self, callback: Callable[[], None]) -> None:
+        if self._tx is not None:
+            self._tx.after_commit.append(callback)
+        else:
+            callback()
 
     # ------------------------------------------------------------------ plugins
     def register(self, plugin: Any, name: str | None = None) -> None:
@@ -178,14 +232,14 @@ class Engine:
         sha = hashlib.sha256(data).hexdigest()
         if sha in self._version_by_sha:
             return self._version_by_sha[sha]
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(store.process_versions.c.id)
                                .where(store.process_versions.c.sha256 == sha)).first()
         if row is not None:
             self._version_by_sha[sha] = row.id
             return row.id
         definition = load_bpmn(data, file, operators=self.handlers)
-        with self.db.begin() as conn:
+        with self.transaction() as conn:
             row = conn.execute(select(store.process_versions.c.id)
                                .where(store.process_versions.c.sha256 == sha)).first()
             if row is None:
@@ -213,7 +267,7 @@ class Engine:
         SQLite would make a second connection wait for the first)."""
         if version_id not in self._definitions:
             if conn is None:
-                with self.db.connect() as own:
+                with self.connect() as own:
                     row = own.execute(select(store.process_versions)
                                       .where(store.process_versions.c.id == version_id)).first()
             else:
@@ -253,7 +307,7 @@ class Engine:
     def matter(self, code: str, *, version_id: int | None = None) -> Matter:
         version_id = version_id or self._resolve_process(code)
         definition = self.definition(version_id)
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             ordinal = conn.execute(
                 select(func.count()).select_from(store.process_versions).where(and_(
                     store.process_versions.c.code == definition.code,
@@ -337,7 +391,7 @@ class Engine:
         initial = definition.role_defaults()
         initial.update(data)
         now = self.clock.now()
-        with use_clock(self.clock), self.db.begin() as conn:
+        with self.transaction() as conn:
             case_id = conn.execute(insert(store.cases).values(
                 number=uuid.uuid4().hex[:32], process_version_id=version_id, code=definition.code,
                 status="open", version=0, state=b"", summary={}, created_at=now, updated_at=now,
@@ -351,12 +405,14 @@ class Engine:
             self._advance(cmd, workflow)
             view = self._save(conn, cmd, workflow, version=0, existing={}, created_at=now,
                               number=number)
-        self._after_commit(cmd)
+            if self._tx is not None:
+                self._tx.touched.add(case_id)
+            self._after(lambda: self._after_commit(cmd))
         return view
 
     def claim(self, task_id: str, *, actor: str, department: str) -> WorkItem:
         """Take a work item for `actor`, so no colleague completes it at the same time."""
-        with self.db.begin() as conn:
+        with self.transaction() as conn:
             row = self._item_row(conn, task_id)
             self._check_owner(row, department)
             if row.status == "claimed" and row.claimed_by != actor:
@@ -407,7 +463,7 @@ class Engine:
 
     def retry(self, incident_id: int, *, actor: str = SYSTEM_ACTOR) -> CaseView:
         """Run a failed handler or script again; the incident closes when it succeeds."""
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(store.incidents).where(and_(
                 store.incidents.c.id == incident_id, store.incidents.c.status == "open"))).first()
         if row is None:
@@ -430,7 +486,7 @@ class Engine:
         list), not only the element that catches the message."""
         body = _check_form(payload, f"message {name!r} to case {number}")
         extra = _check_form(data, f"message {name!r} to case {number}")
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             row = self._case_row(conn, number)
 
         def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
@@ -445,6 +501,21 @@ class Engine:
             cmd.log("message", name=name, payload=body, **({"data": extra} if extra else {}))
 
         return self._command(row.id, apply, actor=actor, department=department)
+
+    def act(self, number: str, apply: Callable[[Any, BpmnWorkflow], None], *, actor: str,
+            department: str | None) -> CaseView:
+        """Apply a module's own change to a case's workflow as one audited command.
+
+        `apply(cmd, workflow)` may change the workflow and call `cmd.log(action, **detail)`;
+        `cmd.definition` is the case's pinned process version. Built-in modules such as
+        time limits use it exactly as a plugin would."""
+        return self._command(lambda conn: self._case_row(conn, number).id, apply,
+                             actor=actor, department=department)
+
+    def case_id(self, number: str) -> int:
+        """The database id of a case (for a module's own rows that point at cases)."""
+        with self.connect() as conn:
+            return int(self._case_row(conn, number).id)
 
     def tick(self, now: _dt.datetime | None = None, *, limit: int = 100,
              worker: str | None = None) -> list[str]:
@@ -521,7 +592,7 @@ class Engine:
 
     def next_due(self) -> _dt.datetime | None:
         """When the earliest timer of any open case falls due (None if none waits)."""
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             value = conn.execute(select(func.min(store.cases.c.due_at))
                                  .where(store.cases.c.status == "open")).scalar()
         return store.utc(value)
@@ -534,11 +605,13 @@ class Engine:
     def _command(self, case: int | Callable[[Connection], int],
                  apply: Callable[[_Command, BpmnWorkflow], None], *,
                  actor: str, department: str | None) -> CaseView:
-        with use_clock(self.clock), self.db.begin() as conn:
+        with self.transaction() as conn:
             case_id = case(conn) if callable(case) else case
             case = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
             if case is None:
                 raise CaseNotFound(str(case_id))
+            if self._tx is not None:
+                self._tx.touched.add(case.id)
             definition = self.definition(case.process_version_id, conn)
             workflow = self._workflow(case.id, case.version, case.state, definition)
             cmd = _Command(case.id, case.number, definition, actor, department)
@@ -555,15 +628,17 @@ class Engine:
                 existing = {r.id: r for r in conn.execute(_OPEN_ITEMS, {"case_id": case.id})}
                 view = self._save(conn, cmd, workflow, version=case.version, existing=existing,
                                   created_at=case.created_at, number=case.number)
+                if cmd.fired:
+                    from .timelimits import record_supervisions
+
+                    record_supervisions(conn, cmd.case_id, cmd.definition.timers, cmd.fired,
+                                        leader=self._case_data(workflow).get("leader"),
+                                        now=self.clock.now())
             except BaseException:
                 # The cached object was mutated by a command that did not commit.
                 self._workflows.pop(case.id, None)
                 raise
-        if cmd.fired:
-            from .timelimits import record_supervisions
-
-            record_supervisions(self, cmd.case_id, workflow, cmd.fired)
-        self._after_commit(cmd)
+            self._after(lambda: self._after_commit(cmd))
         return view
 
     def _advance(self, cmd: _Command, workflow: BpmnWorkflow) -> None:
@@ -758,7 +833,7 @@ class Engine:
                         completed_by=row.completed_by, completed_at=store.utc(row.completed_at))
 
     def _item(self, task_id: str) -> WorkItem:
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             return self._to_item(self._item_row(conn, task_id))
 
     def tasks(self, department: str | None = None, *, case: str | None = None,
@@ -775,14 +850,14 @@ class Engine:
         query = query.order_by(store.work_items.c.created_at, store.work_items.c.id)
         if limit:
             query = query.limit(limit)
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             if case is not None:
                 self._case_row(conn, case)
             return [self._to_item(r) for r in conn.execute(query)]
 
     def case(self, number: str) -> CaseView:
         """A case's state, data, open tasks and open incidents."""
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             row = self._case_row(conn, number)
         definition = self.definition(row.process_version_id)
         workflow = self._workflow(row.id, row.version, row.state, definition)
@@ -804,14 +879,14 @@ class Engine:
         if matter:
             query = query.where(store.cases.c.code == matter)
         query = query.order_by(store.cases.c.id.desc()).limit(limit)
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             return [dict(number=r.number, matter=r.code, status=r.status, **(r.summary or {}),
                          created_at=store.utc(r.created_at), closed_at=store.utc(r.closed_at))
                     for r in conn.execute(query)]
 
     def history(self, number: str) -> list[Event]:
         """The case's audit log, oldest first."""
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             row = self._case_row(conn, number)
             rows = conn.execute(select(store.events).where(store.events.c.case_id == row.id)
                                 .order_by(store.events.c.id)).all()
@@ -826,7 +901,7 @@ class Engine:
             query = query.where(store.incidents.c.status == status)
         if case is not None:
             query = query.where(store.cases.c.number == case)
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             return [Incident(id=r.id, case=r.number, task_id=r.task_id, element=r.element,
                              operator=r.operator, error=r.error, attempts=r.attempts,
                              status=r.status, created_at=store.utc(r.created_at),
@@ -839,7 +914,7 @@ class Engine:
                  .join(store.cases, store.cases.c.id == store.outbox.c.case_id))
         if case is not None:
             query = query.where(store.cases.c.number == case)
-        with self.db.connect() as conn:
+        with self.connect() as conn:
             return [dict(id=r.id, case=r.number, kind=r.kind, key=r.key, payload=r.payload,
                          created_at=store.utc(r.created_at), sent_at=store.utc(r.sent_at))
                     for r in conn.execute(query.order_by(store.outbox.c.id))]

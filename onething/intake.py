@@ -126,6 +126,12 @@ class Intake:
         if isinstance(report, dict):
             report = Report.from_dict(report)
         report, region, files = self.check(report)
+        # The case, its dispatch and the report's own rows commit together or not at all.
+        with self.engine.transaction():
+            return self._take(report, region, files, actor=actor, merge_into=merge_into)
+
+    def _take(self, report: Report, region: Any, files: list[tuple[Attachment, str]], *,
+              actor: str, merge_into: str | None) -> IntakeResult:
         grid = self.directory.at_level(region.code, "grid")
         lat = report.lat if report.lat is not None else (grid.lat if grid else None)
         lon = report.lon if report.lon is not None else (grid.lon if grid else None)
@@ -220,7 +226,7 @@ class Intake:
                  .join(c, c.c.id == r.c.case_id)
                  .where(and_(r.c.category == route.category, r.c.received_at >= since,
                              r.c.outcome.in_(OPEN_OUTCOMES), c.c.status == "open")))
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         candidates = [Candidate(report=x.number, case=x.case, category=x.category, grid=x.grid,
                                 lat=x.lat, lon=x.lon, text=x.text, received_at=x.received_at)
@@ -232,7 +238,7 @@ class Intake:
 
     def _reporters(self, case_number: str) -> list[str]:
         r, c = store.reports, store.cases
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(select(r.c.reporter).join(c, c.c.id == r.c.case_id)
                                 .where(and_(c.c.number == case_number,
                                             r.c.outcome.in_(OPEN_OUTCOMES)))
@@ -270,7 +276,7 @@ class Intake:
 
     # ------------------------------------------------------------------ records
     def _case_id(self, number: str) -> int:
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(select(store.cases.c.id)
                                .where(store.cases.c.number == number)).first()
         if row is None:
@@ -282,7 +288,7 @@ class Intake:
                 detail: dict[str, Any] | None = None) -> str:
         """Write the report and its attachments in one transaction; its number."""
         now = self.engine.clock.now()
-        with self.engine.db.begin() as conn:
+        with self.engine.transaction() as conn:
             report_id = conn.execute(insert(store.reports).values(
                 number=uuid.uuid4().hex[:32], outcome=outcome, case_id=case_id,
                 redirect_to=redirect_to, detail=detail or {}, received_at=now, **row,
@@ -307,7 +313,7 @@ class Intake:
         values: dict[str, Any] = {"outcome": outcome, "case_id": case_id}
         if rule is not None:
             values["rule"] = rule
-        with self.engine.db.begin() as conn:
+        with self.engine.transaction() as conn:
             conn.execute(update(store.reports).where(store.reports.c.id == report_id)
                          .values(**values))
             conn.execute(update(store.attachments).where(store.attachments.c.report_id
@@ -320,7 +326,7 @@ class Intake:
         return row.number
 
     def _report_row(self, number: str) -> Any:
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(select(store.reports, store.cases.c.number.label("case"))
                                .outerjoin(store.cases, store.cases.c.id == store.reports.c.case_id)
                                .where(store.reports.c.number == number)).first()
@@ -334,7 +340,7 @@ class Intake:
     # ------------------------------------------------------------------ the queue
     def queue(self) -> list[dict[str, Any]]:
         """The command centre's manual dispatch queue: unrouted reports, then returned cases."""
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(select(store.reports).where(store.reports.c.outcome == "queued")
                                 .order_by(store.reports.c.id)).all()
         out = [{"number": r.number, "kind": "unrouted", "received_at": store.utc(r.received_at),
@@ -460,7 +466,7 @@ class Intake:
                     declaration_note=note or "")
         county = self.engine.start(matter, data, actor=actor, department=lead)
         from_id, to_id = self._case_id(number), self._case_id(county.number)
-        with self.engine.db.begin() as conn:
+        with self.engine.transaction() as conn:
             conn.execute(insert(store.case_links).values(
                 from_case_id=from_id, to_case_id=to_id, kind="declared_to_county", actor=actor,
                 note=note, created_at=self.engine.clock.now()))
@@ -475,7 +481,7 @@ class Intake:
         if kind:
             query = query.where(l.c.kind == kind)
         out = []
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             for row in conn.execute(query.order_by(l.c.id)).all():
                 other_id = row.to_case_id if row.from_case_id == case_id else row.from_case_id
                 other = conn.execute(select(c.c.number, c.c.code).where(c.c.id == other_id)).first()
@@ -488,7 +494,7 @@ class Intake:
     # ------------------------------------------------------------------ public look-up
     def attachments(self, number: str) -> list[dict[str, Any]]:
         a = store.attachments
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             case = conn.execute(select(store.cases.c.id).where(
                 store.cases.c.number == number)).first()
             query = select(a, store.reports.c.number.label("report")).join(

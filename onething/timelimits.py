@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from SpiffWorkflow.util.task import TaskState
 
 from . import store
 from .clock import parse_duration
-from .errors import ExtensionError, UnknownTimeTier
+from .errors import CaseNotFound, ExtensionError, UnknownTimeTier
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -145,8 +146,11 @@ def request_extension(engine: Engine, number: str, *, stage: str, duration: str,
     if not reason.strip():
         raise ExtensionError("an extension request needs a reason")
     now = engine.clock.now()
-    with engine.db.begin() as conn:
-        case = engine._case_row(conn, number)
+    with engine.transaction() as conn:
+        case = conn.execute(select(store.cases.c.id, store.cases.c.status)
+                            .where(store.cases.c.number == number)).first()
+        if case is None:
+            raise CaseNotFound(number)
         if case.status != "open":
             raise ExtensionError(f"case {number} is {case.status}")
         ext_id = conn.execute(insert(store.extensions).values(
@@ -163,7 +167,7 @@ def request_extension(engine: Engine, number: str, *, stage: str, duration: str,
 def decide_extension(engine: Engine, extension_id: int, *, approve: bool, actor: str,
                      department: str, note: str = "") -> dict[str, Any]:
     """The command centre approves (the stage's warning and deadline move) or rejects."""
-    with engine.db.connect() as conn:
+    with engine.connect() as conn:
         row = conn.execute(select(store.extensions, store.cases.c.number)
                            .join(store.cases, store.cases.c.id == store.extensions.c.case_id)
                            .where(store.extensions.c.id == extension_id)).first()
@@ -177,40 +181,54 @@ def decide_extension(engine: Engine, extension_id: int, *, approve: bool, actor:
                              f"not {department}")
     now = engine.clock.now()
     moved: dict[str, Any] = {}
-    if approve:
-        delta = _dt.timedelta(seconds=row.seconds)
-
-        def apply(cmd: Any, workflow: Any) -> None:
-            moved.update(_move_deadline(engine, workflow, row.stage, extension_id, delta))
-            cmd.log("extension_approved", element=row.stage, extension=extension_id,
-                    seconds=row.seconds, old_due=moved.get("old_due"),
-                    new_due=moved.get("new_due"), note=note)
-
-        engine._command(row.case_id, apply, actor=actor, department=department)
-    with engine.db.begin() as conn:
-        result = conn.execute(update(store.extensions).where(and_(
-            store.extensions.c.id == extension_id, store.extensions.c.status == "requested"))
-            .values(status="approved" if approve else "rejected", decided_by=actor,
-                    decided_at=now, note=note or None,
-                    old_due=_parse(moved.get("old_due")), new_due=_parse(moved.get("new_due"))))
-        if result.rowcount != 1:
-            raise ExtensionError(f"extension request {extension_id} was decided meanwhile")
-        if not approve:
-            conn.execute(insert(store.events).values(
-                case_id=row.case_id, at=now, actor=actor, department=department,
-                action="extension_rejected", element=row.stage, task_id=None,
-                detail={"extension": extension_id, "note": note}))
+    with engine.transaction() as conn:
+        if approve:
+            _approve(engine, row, extension_id, moved, actor=actor, department=department,
+                     note=note)
+        _close_request(conn, row, extension_id, approve, moved, actor=actor,
+                       department=department, note=note, now=now)
     return extensions(engine, extension_id=extension_id)[0]
+
+
+def _approve(engine: Engine, row: Any, extension_id: int, moved: dict[str, Any], *,
+             actor: str, department: str, note: str) -> None:
+    delta = _dt.timedelta(seconds=row.seconds)
+
+    def apply(cmd: Any, workflow: Any) -> None:
+        moved.update(_move_deadline(cmd.definition.timers, workflow, row.stage, extension_id,
+                                    delta))
+        cmd.log("extension_approved", element=row.stage, extension=extension_id,
+                seconds=row.seconds, old_due=moved.get("old_due"),
+                new_due=moved.get("new_due"), note=note)
+
+    engine.act(row.number, apply, actor=actor, department=department)
+
+
+def _close_request(conn: Connection, row: Any, extension_id: int, approve: bool,
+                   moved: dict[str, Any], *, actor: str, department: str, note: str,
+                   now: _dt.datetime) -> None:
+    result = conn.execute(update(store.extensions).where(and_(
+        store.extensions.c.id == extension_id, store.extensions.c.status == "requested"))
+        .values(status="approved" if approve else "rejected", decided_by=actor,
+                decided_at=now, note=note or None,
+                old_due=_parse(moved.get("old_due")), new_due=_parse(moved.get("new_due"))))
+    if result.rowcount != 1:
+        raise ExtensionError(f"extension request {extension_id} was decided meanwhile")
+    if not approve:
+        conn.execute(insert(store.events).values(
+            case_id=row.case_id, at=now, actor=actor, department=department,
+            action="extension_rejected", element=row.stage, task_id=None,
+            detail={"extension": extension_id, "note": note}))
 
 
 def _parse(value: str | None) -> _dt.datetime | None:
     return store.utc(_dt.datetime.fromisoformat(value)) if value else None
 
 
-def _move_deadline(engine: Engine, workflow: Any, stage: str, extension_id: int,
+def _move_deadline(all_timers: list[Any], workflow: Any, stage: str, extension_id: int,
                    delta: _dt.timedelta) -> dict[str, Any]:
     """Move the waiting timers attached to `stage` and the case's deadline record."""
-    timers = [t for t in _definition_timers(engine, workflow) if t.attached_to == stage]
+    timers = [t for t in all_timers if t.attached_to == stage]
     ids = {t.id for t in timers}
     old_due = new_due = None
     for task in workflow.get_tasks(state=TaskState.WAITING):
@@ -248,13 +266,6 @@ def _move_deadline(engine: Engine, workflow: Any, stage: str, extension_id: int,
     return {"old_due": old_due, "new_due": new_due}
 
 
-def _definition_timers(engine: Engine, workflow: Any) -> list[Any]:
-    for definition in engine._definitions.values():
-        if definition.spec is workflow.spec:
-            return definition.timers
-    return []
-
-
 def extensions(engine: Engine, *, case: str | None = None, status: str | None = None,
                extension_id: int | None = None) -> list[dict[str, Any]]:
     query = (select(store.extensions, store.cases.c.number)
@@ -265,7 +276,7 @@ def extensions(engine: Engine, *, case: str | None = None, status: str | None = 
         query = query.where(store.extensions.c.status == status)
     if extension_id is not None:
         query = query.where(store.extensions.c.id == extension_id)
-    with engine.db.connect() as conn:
+    with engine.connect() as conn:
         rows = conn.execute(query.order_by(store.extensions.c.id)).all()
     return [dict(id=r.id, case=r.number, stage=r.stage, hours=round(r.seconds / 3600, 2),
                  reason=r.reason, status=r.status, requested_by=r.requested_by,
@@ -285,29 +296,30 @@ def is_warning(timer: Any) -> bool:
     return any(w in text for w in WARNING_WORDS)
 
 
-def record_supervisions(engine: Engine, case_id: int, workflow: Any,
-                        fired: dict[str, str]) -> int:
-    """Write one supervision row per case and stage for fired 督办 timers (idempotent:
-    the unique key refuses a second one, whichever worker gets there)."""
-    timers = {t.id: t for t in _definition_timers(engine, workflow)}
-    data = engine._case_data(workflow)
+def record_supervisions(conn: Connection, case_id: int, timers: list[Any],
+                        fired: dict[str, str], *, leader: str | None,
+                        now: _dt.datetime) -> int:
+    """Write one supervision row per case and stage for fired 督办 timers, in the firing
+    command's transaction (idempotent: the unique key refuses a second one, whichever
+    worker gets there)."""
+    by_id = {t.id: t for t in timers}
     written = 0
-    now = engine.clock.now()
     for element, due in fired.items():
-        timer = timers.get(element)
+        timer = by_id.get(element)
         if timer is None or not is_supervision(timer):
             continue
         stage = timer.attached_to or element
+        exists = conn.execute(select(store.supervisions.c.id).where(and_(
+            store.supervisions.c.case_id == case_id,
+            store.supervisions.c.stage == stage))).first()
+        if exists is not None:
+            continue
         try:
-            with engine.db.begin() as conn:
-                exists = conn.execute(select(store.supervisions.c.id).where(and_(
-                    store.supervisions.c.case_id == case_id,
-                    store.supervisions.c.stage == stage))).first()
-                if exists is None:
-                    conn.execute(insert(store.supervisions).values(
-                        case_id=case_id, stage=stage, element=element,
-                        leader=data.get("leader"), due_at=_parse(due), opened_at=now))
-                    written += 1
+            with conn.begin_nested():
+                conn.execute(insert(store.supervisions).values(
+                    case_id=case_id, stage=stage, element=element, leader=leader,
+                    due_at=_parse(due), opened_at=now))
+            written += 1
         except IntegrityError:
             continue  # another worker wrote it first: still exactly one
     return written
@@ -318,7 +330,7 @@ def supervisions(engine: Engine, *, case: str | None = None) -> list[dict[str, A
              .join(store.cases, store.cases.c.id == store.supervisions.c.case_id))
     if case:
         query = query.where(store.cases.c.number == case)
-    with engine.db.connect() as conn:
+    with engine.connect() as conn:
         rows = conn.execute(query.order_by(store.supervisions.c.id)).all()
     return [dict(id=r.id, case=r.number, stage=r.stage, element=r.element, leader=r.leader,
                  due_at=store.utc(r.due_at), opened_at=store.utc(r.opened_at)) for r in rows]

@@ -68,7 +68,7 @@ class Worker:
 
     def _retry_due(self, result: Pass) -> None:
         now = self.engine.clock.now()
-        with self.engine.db.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(select(store.incidents.c.id, store.incidents.c.case_id,
                                        store.incidents.c.attempts, store.incidents.c.updated_at)
                                 .where(store.incidents.c.status == "open")

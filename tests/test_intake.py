@@ -181,3 +181,17 @@ def test_a_day_of_12345_reports_loads_with_counts(engine) -> None:
                  "reassigned", "declared"):
         assert counts.get(kind, 0) > 0, (kind, counts)
     assert sum(counts.values()) >= 190
+
+
+def test_a_report_whose_dispatch_fails_leaves_nothing_written(intake: Intake, engine,
+                                                              monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise DispatchRefused("?", "the dispatch step failed")
+
+    monkeypatch.setattr(engine, "complete", broken)
+    with pytest.raises(DispatchRefused):
+        intake.submit({"channel": "12345", "text": DRAIN, "region": "九龙社区第一网格",
+                       "reporter": "张秀英", "attachments": []})
+    assert _count(engine, store.cases) == 0
+    assert _count(engine, store.reports) == 0
+    assert _count(engine, store.events) == 0

@@ -22,9 +22,12 @@ def test_supervision_is_recorded_once_per_case_and_stage(engine):
     [row] = tl.supervisions(engine, case=number)
     assert row["stage"] == "handle" and row["leader"] == "分管副县长"
     # Recording again (a second worker, a replay) keeps exactly one.
-    wf = engine._workflows[next(iter(engine._workflows))][1]
-    case_id = next(iter(engine._workflows))
-    assert tl.record_supervisions(engine, case_id, wf, {"supervise_handle": row["due_at"].isoformat()}) == 0
+    timers = engine.process("appeal_12345").timers
+    with engine.transaction() as conn:
+        again = tl.record_supervisions(conn, engine.case_id(number), timers,
+                                       {"supervise_handle": row["due_at"].isoformat()},
+                                       leader="分管副县长", now=engine.clock.now())
+    assert again == 0
     assert len(tl.supervisions(engine, case=number)) == 1
 
 
