@@ -440,6 +440,22 @@ def retry(state: _State, incident_id: int, actor: str) -> None:
 
 
 @cli.command()
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the case is withdrawn (audited).")
+@click.option("--as", "department", default=None, help="Your department.")
+@click.option("--actor", required=True, help="Your name.")
+@click.pass_obj
+@_guard
+def cancel(state: _State, number: str, reason: str, department: str | None, actor: str) -> None:
+    """Withdraw an open case: its tasks are cancelled and its timers stop."""
+    case = state.engine().cancel(number, reason=reason, actor=actor, department=department)
+    if state.as_json:
+        _emit(case.to_dict())
+    else:
+        click.echo(f"case {case.number}: {case.status}")
+
+
+@cli.command()
 @click.pass_obj
 @_guard
 def tick(state: _State) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 # The spiff parser's class: event definitions only match their own class.
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -98,6 +98,7 @@ class _Command:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     failures: list[tuple[str, str, str | None, str]] = field(default_factory=list)
     had_errors: bool = False
+    cancelled: bool = False
     fired: dict[str, str] = field(default_factory=dict)  # timer element -> its deadline
 
     def log(self, action: str, *, element: str | None = None, task_id: str | None = None,
@@ -106,6 +107,14 @@ class _Command:
             "actor": actor or self.actor, "department": department if actor else (department or self.department),
             "action": action, "element": element, "task_id": task_id, "detail": detail,
         })
+
+
+def _find_task(workflow: BpmnWorkflow, task_id: UUID) -> Any:
+    """The task with that id, or None (SpiffWorkflow raises for a task no longer in the tree)."""
+    try:
+        return workflow.get_task_from_id(task_id)
+    except TaskNotFoundException:
+        return None
 
 
 def _check_form(data: dict[str, Any] | None, what: str) -> dict[str, Any]:
@@ -445,7 +454,7 @@ class Engine:
 
         def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
             row = found["row"]
-            task = workflow.get_task_from_id(UUID(task_id))
+            task = _find_task(workflow, UUID(task_id))
             if task is None or task.state != TaskState.READY:
                 raise TaskNotReady(task_id, row.number, "no longer ready")
             changed = sorted(k for k, v in form.items() if task.data.get(k, object()) != v)
@@ -470,7 +479,7 @@ class Engine:
             raise IncidentNotFound(incident_id)
 
         def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
-            task = workflow.get_task_from_id(UUID(row.task_id))
+            task = _find_task(workflow, UUID(row.task_id))
             if task is not None and task.state == TaskState.ERROR:
                 task._set_state(TaskState.READY)
             cmd.log("retry", element=row.element, task_id=row.task_id, incident=incident_id)
@@ -501,6 +510,22 @@ class Engine:
             cmd.log("message", name=name, payload=body, **({"data": extra} if extra else {}))
 
         return self._command(row.id, apply, actor=actor, department=department)
+
+    def cancel(self, number: str, *, reason: str, actor: str,
+               department: str | None = None) -> CaseView:
+        """Withdraw an open case (merged into another by hand, filed in error …): its open
+        tasks are cancelled, its timers stop, and the reason is audited."""
+        if not reason or not reason.strip():
+            raise OnethingError(f"case {number}: cancelling needs a reason")
+
+        def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
+            if workflow.completed:
+                raise OnethingError(f"case {number} is already finished")
+            workflow.cancel()
+            cmd.cancelled = True
+            cmd.log("cancel", reason=reason.strip())
+
+        return self.act(number, apply, actor=actor, department=department)
 
     def act(self, number: str, apply: Callable[[Any, BpmnWorkflow], None], *, actor: str,
             department: str | None) -> CaseView:
@@ -571,7 +596,7 @@ class Engine:
 
         timers = {t.id: t for t in cmd.definition.timers}
         for task_id, (element, due) in deadlines.items():
-            task = workflow.get_task_from_id(UUID(task_id))
+            task = _find_task(workflow, UUID(task_id))
             timer = timers.get(element)
             # A fired timer is ready (fired by the last refresh) or completed; one whose task
             # finished first is cancelled.
@@ -711,13 +736,15 @@ class Engine:
               existing: dict[str, Any], created_at: _dt.datetime, number: str) -> CaseView:
         now = self.clock.now()
         data = self._case_data(workflow)
-        status = "closed" if workflow.completed else "open"
-        due_at = None if workflow.completed else self._due_at(workflow)
+        finished = workflow.completed or cmd.cancelled
+        status = "cancelled" if cmd.cancelled else "closed" if workflow.completed else "open"
+        due_at = None if finished else self._due_at(workflow)
         summary = {k: data[k] for k in SUMMARY_KEYS if k in data}
         values = dict(state=dump_state(workflow), version=version + 1, status=status,
                       summary=summary, due_at=due_at, updated_at=now, number=number)
-        if status == "closed":
+        if finished:
             values["closed_at"] = now
+        if status == "closed":
             cmd.log("closed", actor=SYSTEM_ACTOR, department=None)
         result = conn.execute(_CASE_UPDATE.values(**values),
                               {"case_id": cmd.case_id, "expected_version": version})
@@ -748,7 +775,7 @@ class Engine:
             conn.execute(_INSERT_ITEMS, new_rows)
         finished = []
         for task_id in set(existing) - seen:
-            task = workflow.get_task_from_id(UUID(task_id))
+            task = _find_task(workflow, UUID(task_id))
             final = "done" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
             done = next((e for e in cmd.events if e["task_id"] == task_id
                          and e["action"] == "complete"), None)
@@ -773,7 +800,7 @@ class Engine:
             number=number, matter=cmd.definition.code, matter_name=cmd.definition.name,
             process_version=self._version_by_sha.get(cmd.definition.sha256, 0), status=status,
             version=version + 1, data=data, created_at=store.utc(created_at), updated_at=now,
-            closed_at=now if status == "closed" else None, due_at=due_at,
+            closed_at=now if finished else None, due_at=due_at,
             open_tasks=open_items, incidents=incidents,
         )
 
@@ -782,7 +809,7 @@ class Engine:
         rows = {r.task_id: r for r in conn.execute(select(store.incidents).where(and_(
             store.incidents.c.case_id == cmd.case_id, store.incidents.c.status == "open")))}
         for task_id, row in rows.items():
-            task = workflow.get_task_from_id(UUID(task_id))
+            task = _find_task(workflow, UUID(task_id))
             if task is None or task.state != TaskState.ERROR:
                 conn.execute(update(store.incidents).where(store.incidents.c.id == row.id)
                              .values(status="resolved", updated_at=now))

@@ -93,3 +93,11 @@ def test_a_bad_database_url_is_one_line():
     result = CliRunner().invoke(cli, ["--db", "postgresql://nobody@127.0.0.1:1/x", "catalog"])
     assert result.exit_code == 1
     assert "database error" in result.output
+
+
+def test_cancel_withdraws_a_case_with_a_reason(db_url):
+    case = json.loads(run(db_url, "--json", "start", "appeal_12345").output)
+    result = run(db_url, "cancel", case["number"], "--reason", "重复工单", "--actor", "李娜")
+    assert result.exit_code == 0 and "cancelled" in result.output
+    again = run(db_url, "cancel", case["number"], "--reason", "x", "--actor", "李娜")
+    assert again.exit_code == 1 and "already finished" in again.output

@@ -204,3 +204,20 @@ def test_a_timer_cancelled_with_its_task_is_not_audited_as_fired(engine, data_fi
     engine.complete(task.id, actor="赵敏", department="县住建局",
                     data={"resolved": True, "result": "好"})
     assert "warning" not in [e.action for e in engine.history(case.number)]
+
+
+def test_a_cancelled_case_has_no_open_tasks_and_keeps_its_reason(engine, data_file):
+    case = start(engine, data_file)
+    done = engine.cancel(case.number, reason="与YJS1重复，已并单", actor="李娜",
+                         department="县调度指挥中心")
+    assert done.status == "cancelled" and done.open_tasks == [] and done.due_at is None
+    assert engine.tasks(case=case.number) == []
+    assert engine.history(case.number)[-1].detail == {"reason": "与YJS1重复，已并单"}
+    with pytest.raises(OnethingError, match="already finished"):
+        engine.cancel(case.number, reason="again", actor="李娜")
+
+
+def test_cancelling_needs_a_reason(engine, data_file):
+    case = start(engine, data_file)
+    with pytest.raises(OnethingError, match="reason"):
+        engine.cancel(case.number, reason=" ", actor="李娜")
