@@ -6,6 +6,7 @@ import contextlib
 import copy
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import os
 import uuid
@@ -102,9 +103,11 @@ class _Command:
     fired: dict[str, str] = field(default_factory=dict)  # timer element -> its deadline
 
     def log(self, action: str, *, element: str | None = None, task_id: str | None = None,
-            actor: str | None = None, department: str | None = None, **detail: Any) -> None:
+            system: bool = False, **detail: Any) -> None:
+        """Audit one thing this command did: by its actor, or (`system`) by the engine itself."""
         self.events.append({
-            "actor": actor or self.actor, "department": department if actor else (department or self.department),
+            "actor": SYSTEM_ACTOR if system else self.actor,
+            "department": None if system else self.department,
             "action": action, "element": element, "task_id": task_id, "detail": detail,
         })
 
@@ -236,8 +239,6 @@ class Engine:
             except OSError as exc:
                 raise BpmnError(f"cannot read the file: {exc.strerror}", file=str(path)) from None
             file = file or str(path)
-        import hashlib
-
         sha = hashlib.sha256(data).hexdigest()
         if sha in self._version_by_sha:
             return self._version_by_sha[sha]
@@ -271,15 +272,10 @@ class Engine:
             raise ProcessNotFound(text, sorted(entries))
         return self.deploy(entries[text].path)
 
-    def definition(self, version_id: int, conn: Connection | None = None) -> ProcessDefinition:
-        """A stored process version, parsed once per engine (`conn`: the command's own, since
-        SQLite would make a second connection wait for the first)."""
+    def definition(self, version_id: int) -> ProcessDefinition:
+        """A stored process version, parsed once per engine."""
         if version_id not in self._definitions:
-            if conn is None:
-                with self.connect() as own:
-                    row = own.execute(select(store.process_versions)
-                                      .where(store.process_versions.c.id == version_id)).first()
-            else:
+            with self.connect() as conn:
                 row = conn.execute(select(store.process_versions)
                                    .where(store.process_versions.c.id == version_id)).first()
             if row is None:
@@ -606,14 +602,11 @@ class Engine:
             fired[element] = due
             stage = timer.attached_to or element
             if is_supervision(timer):
-                cmd.log("supervision", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
-                        department=None, stage=stage, due=due, name=timer.name)
+                cmd.log("supervision", element=element, task_id=task_id, system=True, stage=stage, due=due, name=timer.name)
             elif is_warning(timer):
-                cmd.log("warning", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
-                        department=None, stage=stage, due=due, name=timer.name)
+                cmd.log("warning", element=element, task_id=task_id, system=True, stage=stage, due=due, name=timer.name)
             else:
-                cmd.log("timer", element=element, task_id=task_id, actor=SYSTEM_ACTOR,
-                        department=None, stage=stage, due=due, name=timer.name)
+                cmd.log("timer", element=element, task_id=task_id, system=True, stage=stage, due=due, name=timer.name)
 
     def next_due(self) -> _dt.datetime | None:
         """When the earliest timer of any open case falls due (None if none waits)."""
@@ -637,7 +630,7 @@ class Engine:
                 raise CaseNotFound(str(case_id))
             if self._tx is not None:
                 self._tx.touched.add(case.id)
-            definition = self.definition(case.process_version_id, conn)
+            definition = self.definition(case.process_version_id)
             workflow = self._workflow(case.id, case.version, case.state, definition)
             cmd = _Command(case.id, case.number, definition, actor, department)
             # Open incidents exist only where a task sits in ERROR; skip their query otherwise.
@@ -675,11 +668,9 @@ class Engine:
         def did_complete(task: Any) -> None:
             spec = task.task_spec
             if hasattr(spec, "operation_name"):
-                cmd.log("handler", element=spec.bpmn_id, task_id=str(task.id), actor=SYSTEM_ACTOR,
-                        department=None, operator=spec.operation_name, name=spec.bpmn_name)
+                cmd.log("handler", element=spec.bpmn_id, task_id=str(task.id), system=True, operator=spec.operation_name, name=spec.bpmn_name)
             elif type(spec).__name__ == "EndEvent" and task.workflow is workflow:
-                cmd.log("end", element=spec.bpmn_id, task_id=str(task.id), actor=SYSTEM_ACTOR,
-                        department=None, name=spec.bpmn_name)
+                cmd.log("end", element=spec.bpmn_id, task_id=str(task.id), system=True, name=spec.bpmn_name)
 
         try:
             workflow.do_engine_steps(did_complete_task=did_complete)
@@ -698,8 +689,7 @@ class Engine:
                 if isinstance(exc, HandlerError):
                     message = f"{type(exc.cause).__name__}: {exc.cause}"
                 cmd.failures.append((str(task.id), spec.bpmn_id or spec.name, operator, message))
-                cmd.log("incident", element=spec.bpmn_id, task_id=str(task.id), actor=SYSTEM_ACTOR,
-                        department=None, operator=operator, error=message)
+                cmd.log("incident", element=spec.bpmn_id, task_id=str(task.id), system=True, operator=operator, error=message)
         finally:
             self._command_ctx = None
 
@@ -745,7 +735,7 @@ class Engine:
         if finished:
             values["closed_at"] = now
         if status == "closed":
-            cmd.log("closed", actor=SYSTEM_ACTOR, department=None)
+            cmd.log("closed", system=True)
         result = conn.execute(_CASE_UPDATE.values(**values),
                               {"case_id": cmd.case_id, "expected_version": version})
         if result.rowcount != 1:
