@@ -140,53 +140,38 @@ class RestrictedScriptEngine(PythonScriptEngine):
         if errors:
             raise ScriptError("; ".join(errors), source=expression, file=self.file)
 
-    def _refuse(self, task: Any, source: str, errors: list[str] | tuple[str, ...]) -> ScriptError:
-        return ScriptError(
-            "refused by the restricted evaluator: " + "; ".join(errors),
-            source=source, file=self.file, element=task.task_spec.bpmn_id or task.task_spec.name,
-            case=self.case_number,
-        )
-
-    def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
-        source = expression.strip()
-        if ISO_LITERAL.match(source):
-            return source
-        code, errors = _compile(source, "eval")
+    def _run(self, task: Any, source: str, mode: str,
+             external_context: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        """Compile (cached) and run `source` over the task's data; (result, scope)."""
+        element = task.task_spec.bpmn_id or task.task_spec.name
+        code, errors = _compile(source, mode)
         if errors:
-            raise self._refuse(task, source, errors)
+            raise ScriptError("refused by the restricted evaluator: " + "; ".join(errors),
+                              source=source, file=self.file, element=element,
+                              case=self.case_number)
         scope = dict(_GUARDS)
         if external_context:
             scope.update(external_context)
         scope.update(task.data)
         scope.setdefault("now", self._now)
         try:
-            return eval(code, scope)  # noqa: S307 - compiled by RestrictedPython above
+            # Both compiled by RestrictedPython above, with guarded builtins only.
+            result = eval(code, scope) if mode == "eval" else exec(code, scope)  # noqa: S102,S307
         except OnethingError:
             raise
         except Exception as exc:
-            raise ScriptError(
-                f"{type(exc).__name__}: {exc}", source=source, file=self.file,
-                element=task.task_spec.bpmn_id or task.task_spec.name, case=self.case_number,
-            ) from None
+            raise ScriptError(f"{type(exc).__name__}: {exc}", source=source, file=self.file,
+                              element=element, case=self.case_number) from None
+        return result, scope
+
+    def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
+        source = expression.strip()
+        if ISO_LITERAL.match(source):
+            return source
+        return self._run(task, source, "eval", external_context)[0]
 
     def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> bool:
-        code, errors = _compile(script, "exec")
-        if errors:
-            raise self._refuse(task, script, errors)
-        scope = dict(_GUARDS)
-        if external_context:
-            scope.update(external_context)
-        scope.update(task.data)
-        scope["now"] = self._now
-        try:
-            exec(code, scope)  # noqa: S102 - compiled by RestrictedPython above
-        except OnethingError:
-            raise
-        except Exception as exc:
-            raise ScriptError(
-                f"{type(exc).__name__}: {exc}", source=script, file=self.file,
-                element=task.task_spec.bpmn_id or task.task_spec.name, case=self.case_number,
-            ) from None
+        _result, scope = self._run(task, script, "exec", external_context)
         for key, value in scope.items():
             if key in _GUARDS or key == "now" or key.startswith("_"):
                 continue
