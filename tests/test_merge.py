@@ -102,3 +102,37 @@ def test_after_max_returns_the_county_leader_assigns(intake: Intake, engine) -> 
                            data={"lead_department": "县住建局", "collaborators": ["县水务局"],
                                  "leader_note": "住建局领办"})
     assert [(t.element, t.department) for t in view.open_tasks] == [("sign", "县住建局")]
+
+
+# ---- every catalog matter catches merge_report (一码报 ended 重复交办 for all of them)
+
+ROAD = "板桥村村道被高速施工货车压坏，坑洼很深，车辆没法通行"
+ROAD_AGAIN = "板桥村村道又被施工货车压坏了，坑洼很深"
+BUILDING = "九龙社区供销小区5栋楼顶私搭乱建，加盖了一层彩钢房"
+BUILDING_AGAIN = "供销小区5栋楼顶有人私搭乱建，加盖彩钢房"
+
+
+def test_every_catalog_matter_catches_merge_report(intake: Intake, engine) -> None:
+    codes = sorted(engine.catalog_entries())
+    assert len(codes) >= 13
+    assert [c for c in codes if not intake.mergeable(c)] == []
+
+
+@pytest.mark.parametrize("text,again,region,matter", [
+    (ROAD, ROAD_AGAIN, "板桥村第一网格", "luoping_road_damage"),
+    (BUILDING, BUILDING_AGAIN, "九龙社区第一网格", "illegal_building"),
+])
+def test_duplicates_of_other_matters_merge(intake: Intake, engine, text, again, region,
+                                           matter) -> None:
+    first = intake.submit({"channel": "qr", "text": text, "region": region, "reporter": "村民甲"})
+    assert first.outcome == "dispatched" and engine.case(first.number).matter == matter
+    tasks_before = sorted(t.id for t in engine.tasks(case=first.number))
+    second = intake.submit({"channel": "12345", "text": again, "region": region,
+                            "reporter": "村民乙"})
+    assert second.outcome == "merged" and second.case == first.number, second
+    case = engine.case(first.number)
+    assert case.data["reporters"] == ["村民甲", "村民乙"] and case.data["report_count"] == 2
+    assert sorted(t.id for t in engine.tasks(case=first.number)) == tasks_before  # 不重复交办
+    assert len(engine.cases()) == 1
+    assert any(e.action == "message" and e.detail["name"] == "merge_report"
+               for e in engine.history(first.number))
