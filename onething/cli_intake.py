@@ -250,16 +250,36 @@ def add_commands(group: click.Group) -> None:
             click.echo(f"{result.outcome}: {result.number} → {lead}")
 
     @group.command()
-    @click.argument("report")
-    @click.argument("case")
+    @click.argument("source")
+    @click.argument("case", required=False)
+    @click.option("--into", "into", default=None, metavar="CASE",
+                  help="The open case to merge into (same as the second argument).")
+    @click.option("--reason", default=None, help="Why they are the same matter (并单理由).")
     @click.option("--actor", default="调度员", show_default=True)
     @with_files
     @click.pass_obj
     @_guard
-    def merge(state: _State, report: str, case: str, actor: str, directory: str | None,
-              rules: str | None) -> None:
-        """Join a queued REPORT to the open CASE by hand (并单)."""
-        result = _intake(state, None, directory, rules).merge(report, case, actor=actor)
+    def merge(state: _State, source: str, case: str | None, into: str | None,
+              reason: str | None, actor: str, directory: str | None, rules: str | None) -> None:
+        """并单 by hand: join SOURCE to an open CASE.
+
+        SOURCE is a queued report (R…), which joins the case, or a case already dispatched,
+        which is cancelled after its reporters, reports and photos move to CASE:
+
+        \b
+          onething merge R20260302000007 YJS20260302000001
+          onething merge YJS20260302000004 --into YJS20260302000001 --reason "同一处下水道"
+        """
+        if case and into and case != into:
+            raise click.UsageError(f"two targets given: {case} and --into {into}")
+        target = into or case
+        if not target:
+            raise click.UsageError("say which case to merge into: CASE or --into CASE")
+        intake = _intake(state, None, directory, rules)
+        if source.startswith("R"):
+            result = intake.merge(source, target, actor=actor, reason=reason)
+        else:
+            result = intake.merge_cases(source, target, actor=actor, reason=reason)
         _emit(result.to_dict()) if state.as_json else click.echo(result.message)
 
     @group.command()

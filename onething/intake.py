@@ -391,7 +391,8 @@ class Intake:
                             route=route.to_dict(), message=f"工单{number}已改派{lead}办理")
 
     # ------------------------------------------------------------------ merges by hand
-    def merge(self, report: str, case: str, *, actor: str) -> IntakeResult:
+    def merge(self, report: str, case: str, *, actor: str,
+              reason: str | None = None) -> IntakeResult:
         """Join a queued report to an open case by hand."""
         row = self._report_row(report)
         if row.outcome != "queued":
@@ -399,8 +400,65 @@ class Intake:
                                   "can be merged by hand (unmerge it first)")
         data = {k: getattr(row, k) for k in ("channel", "reporter", "phone", "text", "category",
                                              "region", "grid", "lat", "lon")}
-        match = {"case": case, "reason": f"merged by hand by {actor}", "score": None}
+        match = {"case": case, "reason": (reason or "").strip() or f"merged by hand by {actor}",
+                 "score": None}
         return self._merge(data, [], match, self._row_route(row), actor, reserved=row.id)
+
+    def merge_cases(self, duplicate: str, into: str, *, actor: str,
+                    reason: str | None = None) -> IntakeResult:
+        """并单 after dispatch: a case already dispatched turns out to duplicate another open
+        case. In one transaction the target catches merge_report with the duplicate's
+        reporters, the duplicate is cancelled (its tasks and timers stop; the reason names the
+        target), its reports and attachments move to the target and a `merged_into` link
+        records where it went. Not reversible by `unmerge`."""
+        if duplicate == into:
+            raise DispatchRefused(duplicate, "a case cannot be merged into itself")
+        note = (reason or "").strip() or f"merged by hand by {actor}"
+        dispatch = self.rules.dispatch_department
+        with self.engine.transaction() as conn:
+            # Read and check inside the transaction, so the states checked are the ones merged.
+            dup, target = self.engine.case(duplicate), self.engine.case(into)
+            if target.status != "open":
+                raise DispatchRefused(into, f"the case is {target.status}; a case can only be "
+                                      "merged into an open case")
+            if dup.status != "open":
+                raise DispatchRefused(duplicate, f"the case is {dup.status}; only an open case "
+                                      "can be merged into another")
+            if not self.mergeable(target.matter):
+                raise DispatchRefused(into, f"matter {target.matter} does not catch the "
+                                      f"{MERGE_MESSAGE!r} message, so cases cannot join it")
+            moved = [x for x in (dup.data.get("reporters") or [dup.data.get("reporter")]) if x]
+            reporters = [x for x in (target.data.get("reporters")
+                                     or [target.data.get("reporter")]) if x] + moved
+            self.engine.message(into, MERGE_MESSAGE,
+                                {"action": "merge_case", "case": duplicate, "reporters": moved,
+                                 "reason": note},
+                                actor=actor, department=dispatch,
+                                data={"reporters": reporters, "report_count": len(reporters)})
+            self.engine.cancel(duplicate, reason=f"并入工单{into}（重复诉求）：{note}",
+                               actor=actor, department=dispatch)
+            dup_id, target_id = self._case_id(duplicate), self._case_id(into)
+            r = store.reports
+            rows = conn.execute(select(r.c.id, r.c.number, r.c.detail)
+                                .where(and_(r.c.case_id == dup_id,
+                                            r.c.outcome.in_(OPEN_OUTCOMES)))
+                                .order_by(r.c.id)).all()
+            match = {"case": into, "merged_case": duplicate, "reason": note, "by": actor,
+                     "score": None}
+            for row in rows:
+                conn.execute(update(r).where(r.c.id == row.id).values(
+                    outcome="merged", case_id=target_id,
+                    detail={**(row.detail or {}), "merge": match}))
+            conn.execute(update(store.attachments).where(store.attachments.c.case_id == dup_id)
+                         .values(case_id=target_id))
+            conn.execute(insert(store.case_links).values(
+                from_case_id=dup_id, to_case_id=target_id, kind="merged_into", actor=actor,
+                note=note, created_at=self.engine.clock.now()))
+        return IntakeResult(
+            number=into, report=duplicate, outcome="merged", case=into,
+            merge={**match, "reports": [x.number for x in rows], "reporters": moved},
+            message=(f"工单{duplicate}与工单{into}重复，已并入工单{into}（共{len(reporters)}件诉求），"
+                     f"办理结果将一并答复；工单{duplicate}已撤销。"))
 
     def unmerge(self, report: str, *, actor: str) -> IntakeResult:
         """Split a merged report off its case: the case drops the reporter, the report is
@@ -409,6 +467,12 @@ class Intake:
         if row.outcome != "merged" or row.case is None:
             raise DispatchRefused(row.case or report, f"report {report} is {row.outcome}, "
                                   "not merged")
+        merged_case = ((row.detail or {}).get("merge") or {}).get("merged_case")
+        if merged_case:
+            raise DispatchRefused(row.case, f"report {report} came with case {merged_case}, "
+                                  "merged into this one by hand; a case merge cannot be undone "
+                                  "(take the report again with `onething intake` if it must "
+                                  "be handled on its own)")
         target = self.engine.case(row.case)
         reporters = list(target.data.get("reporters") or [])
         if row.reporter in reporters:
@@ -520,9 +584,14 @@ class Intake:
             return {"number": number, "status": status, "received_at": store.utc(row.received_at),
                     "channel": CHANNEL_NAMES.get(row.channel, row.channel),
                     "region": self.directory.full_name(row.region)}
+        if case.status == "cancelled":
+            into = next((x["case"] for x in self.links(case.number, kind="merged_into")
+                         if x["direction"] == "to"), None)
+            if into is not None:  # merged by hand: the reporter follows the case it joined
+                return {**self.lookup(into), "merged_from": case.number}
         stages = sorted({t.name for t in case.open_tasks})
-        view = {"number": case.number, "matter": case.matter_name,
-                "status": "已办结" if case.status == "closed" else "办理中",
+        status = {"closed": "已办结", "cancelled": "已撤销"}.get(case.status, "办理中")
+        view = {"number": case.number, "matter": case.matter_name, "status": status,
                 "stage": "、".join(stages) if stages else None,
                 "received_at": case.created_at, "closed_at": case.closed_at,
                 "channel": CHANNEL_NAMES.get(case.data.get("channel", ""), case.data.get("channel")),

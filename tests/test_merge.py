@@ -136,3 +136,137 @@ def test_duplicates_of_other_matters_merge(intake: Intake, engine, text, again, 
     assert len(engine.cases()) == 1
     assert any(e.action == "message" and e.detail["name"] == "merge_report"
                for e in engine.history(first.number))
+
+
+# ---- merging a case that was already dispatched (Intake.merge_cases, onething merge --into)
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 64
+
+
+def _two_cases(intake: Intake):
+    """Two reports of one blocked drain that the rules did not join (different grids)."""
+    from onething.attachments import Attachment
+    from onething.intake import Report
+
+    first = _report(intake, DRAIN)
+    second = intake.submit(Report(channel="qr", text=AGAIN, region="马街村第一网格",
+                                  reporter="李大爷", attachments=[Attachment("drain.jpg", JPEG)]))
+    assert first.outcome == second.outcome == "dispatched" and first.case != second.case
+    return first, second
+
+
+def _close(engine, number: str) -> None:
+    form = {"accepted": True, "handling": "已处理", "opinion": "已配合", "result": "已处理"}
+    for _ in range(20):
+        case = engine.case(number)
+        if case.status != "open":
+            return
+        for item in case.open_tasks:
+            data = {"satisfaction": "满意"} if item.element == "evaluate" else form
+            engine.complete(item.id, actor="x", department=item.department, data=data)
+    raise AssertionError(f"{number} did not close")
+
+
+def test_a_dispatched_duplicate_merges_into_the_open_case(intake: Intake, engine) -> None:
+    first, second = _two_cases(intake)
+    tasks_before = sorted(t.id for t in engine.tasks(case=first.number))
+    result = intake.merge_cases(second.number, first.number, actor="调度员",
+                                reason="同一处下水道，网格报错")
+    assert result.outcome == "merged" and result.case == first.number
+    assert result.merge["reports"] == [second.report]
+    target = engine.case(first.number)
+    assert target.data["reporters"] == ["张秀英", "李大爷"] and target.data["report_count"] == 2
+    assert sorted(t.id for t in engine.tasks(case=first.number)) == tasks_before
+    dup = engine.case(second.number)
+    assert dup.status == "cancelled" and dup.open_tasks == []
+    cancel = [e for e in engine.history(second.number) if e.action == "cancel"]
+    assert first.number in cancel[0].detail["reason"]
+    message = [e for e in engine.history(first.number) if e.action == "message"][-1]
+    assert message.detail["payload"]["case"] == second.number
+    # the duplicate's report and photo now belong to the target; the link is recorded
+    assert intake.lookup(second.report)["number"] == first.number
+    assert [a["name"] for a in intake.attachments(first.number)] == ["drain.jpg"]
+    assert intake.links(first.number) == [
+        {**intake.links(first.number)[0], "case": second.number, "kind": "merged_into",
+         "direction": "from", "note": "同一处下水道，网格报错"}]
+    # the duplicate's reporter, looking up the old number, follows the case it joined
+    view = intake.lookup(second.number)
+    assert view["number"] == first.number and view["merged_from"] == second.number
+    assert view["report_count"] == 2
+    # a later duplicate of either still joins the open target
+    third = _report(intake, AGAIN, who="王")
+    assert third.outcome == "merged" and third.case == first.number
+    assert engine.case(first.number).data["report_count"] == 3
+
+
+def test_the_merged_reporter_gets_the_reply(intake: Intake, engine) -> None:
+    first, second = _two_cases(intake)
+    intake.merge_cases(second.number, first.number, actor="调度员")
+    _close(engine, first.number)
+    replies = {m["payload"]["to"] for m in engine.outbox(case=first.number) if m["kind"] == "reply"}
+    assert replies >= {"张秀英", "李大爷"}
+
+
+def test_merge_cases_refusals(intake: Intake, engine) -> None:
+    first, second = _two_cases(intake)
+    with pytest.raises(DispatchRefused, match="into itself"):
+        intake.merge_cases(first.number, first.number, actor="调度员")
+    other = _report(intake, "小区门口窨井盖丢失了，晚上很危险")
+    _close(engine, other.number)
+    with pytest.raises(DispatchRefused, match=f"{other.number}: the case is closed; a case can "
+                                              "only be merged into an open case"):
+        intake.merge_cases(second.number, other.number, actor="调度员")
+    with pytest.raises(DispatchRefused, match=f"{other.number}: the case is closed; only an "
+                                              "open case"):
+        intake.merge_cases(other.number, first.number, actor="调度员")
+    intake.merge_cases(second.number, first.number, actor="调度员")
+    with pytest.raises(DispatchRefused, match="the case is cancelled"):
+        intake.merge_cases(second.number, first.number, actor="调度员")
+    with pytest.raises(DispatchRefused, match="a case merge cannot be undone"):
+        intake.unmerge(second.report, actor="调度员")
+    assert engine.case(first.number).data["report_count"] == 2
+
+
+def test_merge_cases_is_all_or_nothing(intake: Intake, engine, monkeypatch) -> None:
+    import sqlalchemy as sa
+    from onething import OnethingError, store
+
+    first, second = _two_cases(intake)
+
+    def broken(*args, **kwargs):
+        raise OnethingError("cancel failed")
+
+    monkeypatch.setattr(engine, "cancel", broken)
+    with pytest.raises(OnethingError, match="cancel failed"):
+        intake.merge_cases(second.number, first.number, actor="调度员")
+    monkeypatch.undo()
+    target = engine.case(first.number)
+    assert target.data["reporters"] == ["张秀英"] and target.data["report_count"] == 1
+    assert not any(e.action == "message" for e in engine.history(first.number))
+    assert engine.case(second.number).status == "open"
+    assert intake.lookup(second.report)["number"] == second.number
+    with engine.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.case_links)).scalar() == 0
+    # and the same merge then goes through
+    assert intake.merge_cases(second.number, first.number, actor="调度员").outcome == "merged"
+
+
+def test_cli_merge_into(engine) -> None:
+    from click.testing import CliRunner
+    from onething.cli import cli
+
+    intake = Intake(engine)
+    first, second = _two_cases(intake)
+    db = ["--db", engine.url]
+    runner = CliRunner()
+    out = runner.invoke(cli, [*db, "merge", second.number, "--into", second.number])
+    assert out.exit_code == 1 and "cannot be merged into itself" in out.output
+    out = runner.invoke(cli, [*db, "merge", second.number])
+    assert out.exit_code == 2 and "--into CASE" in out.output
+    out = runner.invoke(cli, [*db, "merge", second.number, "--into", first.number,
+                              "--reason", "同一处下水道"])
+    assert out.exit_code == 0, out.output
+    assert f"已并入工单{first.number}" in out.output
+    assert engine.case(second.number).status == "cancelled"
+    out = runner.invoke(cli, [*db, "--json", "lookup", second.number])
+    assert out.exit_code == 0 and first.number in out.output
