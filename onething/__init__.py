@@ -5,6 +5,7 @@ from .errors import (
     BpmnError,
     CaseNotFound,
     ConcurrencyConflict,
+    DatabaseError,
     HandlerError,
     IncidentNotFound,
     OnethingError,
@@ -58,5 +59,6 @@ __all__ = [
     "ScenarioError",
     "UnknownTimeTier",
     "ExtensionError",
+    "DatabaseError",
     "__version__",
 ]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .bpmn.lanes import parse_lane
 from .clock import VirtualClock
 from .engine import Engine
-from .errors import OnethingError
+from .errors import BpmnError, DatabaseError, OnethingError
 from .textable import render_table
 
 __all__ = ["main", "cli"]
@@ -49,8 +49,66 @@ class _State:
 
     def engine(self, clock: Any = None) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self.db, processes=self.processes, clock=clock)
+            self._engine = open_engine(self.db, processes=self.processes, clock=clock)
         return self._engine
+
+
+def database_label(db: str | None) -> str:
+    """The database as a user named it: a SQLite path, or a URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    from .store import database_url
+
+    url = database_url(db)
+    if url.startswith("sqlite"):
+        return url.split("///", 1)[-1] or ":memory:"
+    typed = db or os.environ.get("ONETHING_DB") or url
+    try:
+        return make_url(typed).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as typed
+        return typed
+
+
+def open_engine(db: str | None, **kwargs: Any) -> Engine:
+    """An Engine on `db`, or a DatabaseError naming the database: nothing is created in a
+    folder that does not exist, and no traceback for a missing driver or an unknown schema."""
+    from alembic.util.exc import CommandError
+
+    from .store import database_url
+
+    label = database_label(db)
+    url = database_url(db)
+    if url.startswith("sqlite"):
+        if label == ":memory:" or "mode=memory" in url:
+            raise DatabaseError("an in-memory database is gone when the command ends; "
+                                "name a file", database=label)
+        path = Path(label.split("?", 1)[0])
+        if path.is_dir():
+            raise DatabaseError("is a folder, not a database file", database=label)
+        if path.parent.exists() and not path.parent.is_dir():
+            raise DatabaseError(f"{str(path.parent)!r} is a file, not a folder", database=label)
+        if not path.parent.is_dir():
+            raise DatabaseError(f"the folder {str(path.parent)!r} does not exist",
+                                database=label)
+    try:
+        return Engine(db, **kwargs)
+    except OnethingError:
+        raise
+    except SQLAlchemyError as exc:
+        raise DatabaseError(_db_reason(exc), database=label) from None
+    except ImportError as exc:
+        raise DatabaseError(f"its driver is not installed ({exc.name or exc})",
+                            database=label) from None
+    except CommandError as exc:
+        raise DatabaseError(f"its schema is not one this onething knows ({exc}); is it from "
+                            "a newer version?", database=label) from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot be opened: {exc.strerror or exc}", database=label) from None
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,10 +121,14 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except OnethingError as exc:
             raise click.ClickException(str(exc)) from None
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise click.ClickException(f"database error: {reason}") from None
+            ctx = click.get_current_context(silent=True)
+            db = getattr(ctx.find_object(_State), "db", None) if ctx else None
+            raise click.ClickException(
+                str(DatabaseError(_db_reason(exc), database=database_label(db)))) from None
         except OSError as exc:
-            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from None
+            name = exc.filename or ""
+            raise click.ClickException(
+                f"{name}: {exc.strerror or exc}".lstrip(": ")) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence for users
@@ -91,6 +153,34 @@ def _parse_data(pairs: tuple[str, ...]) -> dict[str, Any]:
             value = raw
         data[key.strip()] = value
     return data
+
+
+#: Database ids are 32-bit integers on PostgreSQL; a larger one is a typo, not a lookup.
+ID = click.IntRange(1, 2**31 - 1)
+#: Names (departments, actors) are stored in columns of 200 characters.
+NAME_MAX = 200
+
+
+def name_option(*decls: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """A department or actor option: a usage error (exit 2) when empty or too long."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        if not value.strip():
+            raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+        if len(value) > NAME_MAX:
+            raise click.BadParameter(f"is {len(value)} characters long; at most {NAME_MAX}",
+                                     ctx=ctx, param=param)
+        return value.strip()
+
+    return click.option(*decls, callback=check, **kwargs)
+
+
+def check_case(state: "_State", number: str | None) -> None:
+    """--case N on a listing: an unknown N is an error, not an empty list."""
+    if number is not None:
+        state.engine().case(number)
 
 
 @click.group()
@@ -232,6 +322,7 @@ def render(state: _State, source: str, case_number: str | None, output: str) -> 
 
     path = Path(source)
     marks = None
+    label = source  # the file a BPMN error names
     if case_number:
         engine = state.engine()
         case = engine.case(case_number)
@@ -240,8 +331,9 @@ def render(state: _State, source: str, case_number: str | None, output: str) -> 
                 f"case {case_number} is a case of {case.matter!r}, not of {source!r}")
         definition = engine.definition(case.process_version)
         data, title = definition.bpmn, f"{definition.name} · {case.number} · {case.status}"
+        label = definition.file
         if path.is_file():
-            data = path.read_bytes()
+            data, label = path.read_bytes(), source
         marks = case_marks(engine, case_number)
         process_id = definition.code
     elif path.is_file() or source.endswith(".bpmn"):
@@ -249,11 +341,22 @@ def render(state: _State, source: str, case_number: str | None, output: str) -> 
     else:
         definition = state.engine().process(source)
         data, title, process_id = definition.bpmn, definition.name, definition.code
-    svg = render_svg(data, process_id=process_id, marks=marks, title=title)
+        label = definition.file
+    try:
+        svg = render_svg(data, process_id=process_id, marks=marks, title=title)
+    except BpmnError as exc:
+        if exc.file or type(exc) is not BpmnError:
+            raise
+        raise BpmnError(exc.reason, file=str(label), element=exc.element,
+                        line=exc.line) from None
     if output == "-":
         click.echo(svg)
     else:
-        Path(output).write_text(svg, encoding="utf-8")
+        try:
+            Path(output).write_text(svg, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write {output}: {exc.strerror or exc}") from None
         click.echo(f"wrote {output}", err=True)
 
 
@@ -291,8 +394,8 @@ def run(state: _State, scenario: str, start_at: str | None) -> None:
 @cli.command()
 @click.argument("matter")
 @click.option("--data", "pairs", multiple=True, help="Case data as k=v (v may be JSON).")
-@click.option("--as", "department", default=None, help="Department opening the case.")
-@click.option("--actor", default="话务员", show_default=True)
+@name_option("--as", "department", default=None, help="Department opening the case.")
+@name_option("--actor", default="话务员", show_default=True)
 @click.pass_obj
 @_guard
 def start(state: _State, matter: str, pairs: tuple[str, ...], department: str | None,
@@ -332,8 +435,8 @@ def tasks(state: _State, department: str | None, case_number: str | None) -> Non
 
 @cli.command()
 @click.argument("task_id")
-@click.option("--as", "department", required=True, help="Your department.")
-@click.option("--actor", required=True, help="Your name.")
+@name_option("--as", "department", required=True, help="Your department.")
+@name_option("--actor", required=True, help="Your name.")
 @click.pass_obj
 @_guard
 def claim(state: _State, task_id: str, department: str, actor: str) -> None:
@@ -347,8 +450,8 @@ def claim(state: _State, task_id: str, department: str, actor: str) -> None:
 
 @cli.command()
 @click.argument("task_id")
-@click.option("--as", "department", required=True, help="Your department.")
-@click.option("--actor", default=None, help="Your name (default: the department).")
+@name_option("--as", "department", required=True, help="Your department.")
+@name_option("--actor", default=None, help="Your name (default: the department).")
 @click.option("--data", "pairs", multiple=True, help="Form data as k=v (v may be JSON).")
 @click.pass_obj
 @_guard
@@ -411,6 +514,7 @@ def _print_incidents(items: list[Any]) -> None:
 @_guard
 def incidents(state: _State, case_number: str | None, show_all: bool) -> None:
     """Failed handlers and scripts waiting for a retry."""
+    check_case(state, case_number)
     items = state.engine().incidents(case=case_number, status="all" if show_all else "open")
     if state.as_json:
         _emit([i.to_dict() for i in items])
@@ -421,8 +525,8 @@ def incidents(state: _State, case_number: str | None, show_all: bool) -> None:
 
 
 @cli.command()
-@click.argument("incident_id", type=int)
-@click.option("--actor", default="operator", show_default=True)
+@click.argument("incident_id", type=ID)
+@name_option("--actor", default="operator", show_default=True)
 @click.pass_obj
 @_guard
 def retry(state: _State, incident_id: int, actor: str) -> None:
@@ -442,8 +546,8 @@ def retry(state: _State, incident_id: int, actor: str) -> None:
 @cli.command()
 @click.argument("number")
 @click.option("--reason", required=True, help="Why the case is withdrawn (audited).")
-@click.option("--as", "department", default=None, help="Your department.")
-@click.option("--actor", required=True, help="Your name.")
+@name_option("--as", "department", default=None, help="Your department.")
+@name_option("--actor", required=True, help="Your name.")
 @click.pass_obj
 @_guard
 def cancel(state: _State, number: str, reason: str, department: str | None, actor: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,14 +28,19 @@ def _clock(at: str | None, advance: str | None) -> Any:
     """--at TIME / --advance DURATION: a virtual clock there; neither: the real clock."""
     if at is None and advance is None:
         return SystemClock()
-    try:
-        start = (_dt.datetime.fromisoformat(at) if at
-                 else _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0))
-        clock = VirtualClock(start)
-        if advance:
+    start = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    if at is not None:
+        try:
+            start = _dt.datetime.fromisoformat(at.strip())
+        except ValueError:
+            raise click.BadParameter(f"{at!r} is not an ISO 8601 time (2026-03-02T09:00+08:00)",
+                                     param_hint="--at") from None
+    clock = VirtualClock(start)
+    if advance is not None:
+        try:
             clock.advance(parse_duration(advance))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--at/--advance") from None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--advance") from None
     return clock
 
 
@@ -82,21 +89,36 @@ def _png(figs: list[Any], path: str, title: str) -> None:
     right.legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+
+
+def _writable(path: str, hint: str) -> None:
+    """Refuse an output path that cannot be written before anything is computed or written."""
+    target = Path(path)
+    if target.is_dir():
+        raise click.BadParameter(f"{path} is a folder; give a file name", param_hint=hint)
+    folder = target.parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"cannot write {path}: the folder {str(folder)!r} does not "
+                                 "exist", param_hint=hint)
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write {path}: the folder is read-only",
+                                 param_hint=hint)
 
 
 def add_commands(group: click.Group) -> None:
     """Register the time commands on the `onething` group."""
-    from .cli import _emit, _guard, _State
+    from .cli import ID, _emit, _guard, _State, check_case, name_option
 
     @group.command()
     @click.option("--once", is_flag=True, help="One pass, then exit.")
-    @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+    @click.option("--interval", default=5.0, show_default=True,
+                  type=click.FloatRange(min=0, min_open=True), help="Seconds between passes.")
     @click.option("--at", "at", default=None, help="Run once at this virtual time (ISO 8601).")
     @click.option("--advance", default=None,
                   help="Run once at now (or --at) plus this ISO duration, e.g. P8D.")
-    @click.option("--name", default=None, help="Worker name in leases (default host:pid).")
+    @name_option("--name", default=None, help="Worker name in leases (default host:pid).")
     @click.pass_obj
     @_guard
     def worker(state: _State, once: bool, interval: float, at: str | None,
@@ -134,8 +156,8 @@ def add_commands(group: click.Group) -> None:
     @click.option("--stage", default="handle", show_default=True)
     @click.option("--by", "duration", required=True, help="ISO duration, e.g. P3D.")
     @click.option("--reason", required=True)
-    @click.option("--as", "department", required=True)
-    @click.option("--actor", default=None)
+    @name_option("--as", "department", required=True)
+    @name_option("--actor", default=None)
     @click.option("--at", "at", default=None, help="Virtual time of the request.")
     @click.pass_obj
     @_guard
@@ -165,9 +187,9 @@ def add_commands(group: click.Group) -> None:
 
     for verb, approve in (("approve", True), ("reject", False)):
         @extend.command(verb, help=f"{verb.title()} an extension request (the command centre).")
-        @click.argument("ext_id", type=int)
-        @click.option("--as", "department", default="县调度指挥中心", show_default=True)
-        @click.option("--actor", default=None)
+        @click.argument("ext_id", type=ID)
+        @name_option("--as", "department", default="县调度指挥中心", show_default=True)
+        @name_option("--actor", default=None)
         @click.option("--note", default="")
         @click.option("--at", "at", default=None, help="Virtual time of the decision.")
         @click.pass_obj
@@ -178,12 +200,15 @@ def add_commands(group: click.Group) -> None:
 
     @extend.command("list")
     @click.option("--case", "case_number", default=None)
-    @click.option("--status", default=None)
+    @click.option("--status", default=None,
+                  type=click.Choice(["requested", "approved", "rejected"]))
     @click.pass_obj
     @_guard
     def extend_list(state: _State, case_number: str | None, status: str | None) -> None:
         """Extension requests, oldest first."""
         from .timelimits import extensions
+
+        check_case(state, case_number)
 
         rows = extensions(state.engine(), case=case_number, status=status)
         if state.as_json:
@@ -200,6 +225,8 @@ def add_commands(group: click.Group) -> None:
     def supervisions(state: _State, case_number: str | None) -> None:
         """Supervisions (督办): one per case and stage."""
         from .timelimits import supervisions as rows_of
+
+        check_case(state, case_number)
 
         rows = rows_of(state.engine(), case=case_number)
         if state.as_json:
@@ -234,7 +261,8 @@ def add_commands(group: click.Group) -> None:
                   type=click.Choice(["day", "week", "month", "year"]))
     @click.option("--since", default=None, help="Cases received from (ISO date/time).")
     @click.option("--until", default=None, help="Cases received before (ISO date/time).")
-    @click.option("--response-hours", default=24.0, show_default=True)
+    @click.option("--response-hours", default=24.0, show_default=True,
+                  type=click.FloatRange(min=0, min_open=True))
     @click.option("--csv", "csv_path", default=None, help="Write CSV to a file ('-' stdout).")
     @click.option("--png", "png_path", default=None, help="Write a chart (matplotlib).")
     @click.pass_obj
@@ -244,15 +272,27 @@ def add_commands(group: click.Group) -> None:
         """响应率, 解决率, 满意率, 办结率, on-time rate, median and P90 hours to closure."""
         from .metrics import figures
 
-        def when(text: str | None) -> _dt.datetime | None:
-            if not text:
+        def when(text: str | None, hint: str) -> _dt.datetime | None:
+            if text is None:
                 return None
-            value = _dt.datetime.fromisoformat(text)
+            try:
+                value = _dt.datetime.fromisoformat(text.strip())
+            except ValueError:
+                raise click.BadParameter(f"{text!r} is not an ISO 8601 date or time "
+                                         "(2026-03-01 or 2026-03-01T08:00)",
+                                         param_hint=hint) from None
             return value if value.tzinfo else value.replace(
                 tzinfo=_dt.timezone(_dt.timedelta(hours=8)))
 
-        figs = figures(state.engine().db, by=by, period=period, since=when(since),
-                       until=when(until), response_hours=response_hours)
+        start, end = when(since, "--since"), when(until, "--until")
+        if start and end and start >= end:
+            raise click.BadParameter(f"{since} is not before --until {until}",
+                                     param_hint="--since")
+        for path, hint in ((csv_path, "--csv"), (png_path, "--png")):
+            if path and path != "-":
+                _writable(path, hint)
+        figs = figures(state.engine().db, by=by, period=period, since=start,
+                       until=end, response_hours=response_hours)
         if csv_path:
             buf = io.StringIO()
             rows = [f.to_dict() for f in figs]
@@ -274,10 +314,10 @@ def add_commands(group: click.Group) -> None:
                 click.echo(f"chart written to {png_path}")
 
     @group.command()
-    @click.option("--cases", "n", default=1000, show_default=True)
-    @click.option("--days", default=30, show_default=True)
+    @click.option("--cases", "n", default=1000, show_default=True, type=click.IntRange(min=1))
+    @click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
     @click.option("--seed", default=1, show_default=True)
-    @click.option("--sample", default=100, show_default=True,
+    @click.option("--sample", default=100, show_default=True, type=click.IntRange(min=0),
                   help="How many cases also run through the real engine.")
     @click.pass_obj
     @_guard

@@ -18,6 +18,7 @@ __all__ = [
     "ScenarioError",
     "UnknownTimeTier",
     "ExtensionError",
+    "DatabaseError",
 ]
 
 
@@ -176,6 +177,7 @@ class ScenarioError(OnethingError):
     def __init__(self, message: str, *, file: str, step: int | None = None) -> None:
         self.file = file
         self.step = step
+        self.reason = message
         where = f"{file}, step {step}" if step is not None else file
         super().__init__(f"{where}: {message}")
 
@@ -237,3 +239,13 @@ class DispatchRefused(OnethingError):
         self.case = case
         self.reason = reason
         super().__init__(f"case {case}: {reason}")
+
+
+class DatabaseError(OnethingError):
+    """The database cannot be opened or used: missing folder, not a database, unreachable
+    server, missing driver, a schema newer than this onething, a corrupted file."""
+
+    def __init__(self, message: str, *, database: str) -> None:
+        self.database = database
+        self.reason = message
+        super().__init__(f"database error: {database}: {message}")

@@ -64,11 +64,22 @@ def load_scenario(path: str | Path) -> Scenario:
                     parse_duration(str(step[key]))
                 except ValueError as exc:
                     raise ScenarioError(str(exc), file=file, step=i) from None
+        if "data" in step and not isinstance(step["data"], dict):
+            raise ScenarioError("data must be a table (data = { field = value })",
+                                file=file, step=i)
+        for key in ("task", "as", "actor"):
+            if key in step and (not isinstance(step[key], str) or not step[key].strip()):
+                raise ScenarioError(f"{key} must be a non-empty string", file=file, step=i)
     case = raw.get("case", {})
     if not isinstance(case, dict):
         raise ScenarioError("[case] must be a table", file=file)
+    expect = raw.get("expect", {})
+    if not isinstance(expect, dict):
+        raise ScenarioError("[expect] must be a table (status = \"closed\")", file=file)
+    if "status" in expect and not isinstance(expect["status"], str):
+        raise ScenarioError("expect.status must be a string", file=file)
     return Scenario(file=file, matter=matter, title=str(raw.get("title", matter)), case=case,
-                    steps=steps, expect=raw.get("expect", {}), actor=str(raw.get("actor", "话务员")))
+                    steps=steps, expect=expect, actor=str(raw.get("actor", "话务员")))
 
 
 def _advance(engine: Engine, duration: str) -> None:
@@ -90,10 +101,58 @@ def _advance(engine: Engine, duration: str) -> None:
     engine.tick()
 
 
+def check_scenario(engine: Engine, scenario: Scenario) -> None:
+    """What can be checked before a case is opened: the matter exists, every step names one
+    of its user tasks, and a task in a fixed-department lane is done by that department."""
+    from .bpmn.lanes import parse_lane
+
+    try:
+        definition = engine.process(scenario.matter)
+    except OnethingError as exc:
+        raise ScenarioError(str(exc), file=scenario.file) from None
+    tasks = definition.user_tasks
+    for i, step in enumerate(scenario.steps, 1):
+        if "task" not in step:
+            continue
+        element, department = str(step["task"]), str(step["as"])
+        info = tasks.get(element)
+        if info is None:
+            raise ScenarioError(f"{definition.code} has no user task {element!r} (its user "
+                                f"tasks: {', '.join(tasks) or 'none'})",
+                                file=scenario.file, step=i)
+        lane = parse_lane(info.lane)
+        if lane is not None and lane.role is None and not info.multi_instance \
+                and lane.name != department:
+            raise ScenarioError(f"task {element!r} belongs to {lane.name}, not to {department}",
+                                file=scenario.file, step=i)
+
+
 def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioResult:
-    case = engine.start(scenario.matter, scenario.case, actor=scenario.actor,
-                        department=scenario.case.get("dispatch_department"))
-    number = case.number
+    """Open the scenario's case and drive it; if a step fails, the half-run case is
+    withdrawn (cancelled, with the failure as its audited reason) and ScenarioError raised."""
+    check_scenario(engine, scenario)
+    try:
+        case = engine.start(scenario.matter, scenario.case, actor=scenario.actor,
+                            department=scenario.case.get("dispatch_department"))
+    except OnethingError as exc:
+        raise ScenarioError(str(exc), file=scenario.file) from None
+    try:
+        return _drive(engine, scenario, case.number)
+    except OnethingError as exc:
+        reason = f"scenario {scenario.file} failed: {exc}"
+        try:
+            engine.cancel(case.number, reason=reason, actor=scenario.actor)
+        except OnethingError:
+            pass  # the case finished or vanished meanwhile; nothing left open to withdraw
+        else:
+            why = exc.reason if isinstance(exc, ScenarioError) else str(exc)
+            raise ScenarioError(f"{why}; case {case.number} was withdrawn (cancelled)",
+                                file=scenario.file,
+                                step=getattr(exc, "step", None)) from None
+        raise
+
+
+def _drive(engine: Engine, scenario: Scenario, number: str) -> ScenarioResult:
     for i, step in enumerate(scenario.steps, 1):
         if "after" in step:
             _advance(engine, str(step["after"]))

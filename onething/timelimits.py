@@ -140,11 +140,17 @@ def request_extension(engine: Engine, number: str, *, stage: str, duration: str,
     try:
         seconds = int(parse_duration(duration).total_seconds())
     except ValueError as exc:
-        raise ExtensionError(str(exc)) from None
+        raise ExtensionError(f"case {number}: {exc}") from None
     if seconds <= 0:
-        raise ExtensionError("an extension must add time")
+        raise ExtensionError(f"case {number}: an extension must add time ({duration!r})")
     if not reason.strip():
-        raise ExtensionError("an extension request needs a reason")
+        raise ExtensionError(f"case {number}: an extension request needs a reason")
+    view = engine.case(number)
+    stages = sorted({t.attached_to for t in engine.definition(view.process_version).timers
+                     if t.attached_to})
+    if stage not in stages:
+        raise ExtensionError(f"case {number}: stage {stage!r} has no time limit to extend "
+                             f"(stages with one: {', '.join(stages) or 'none'})")
     now = engine.clock.now()
     with engine.transaction() as conn:
         case = conn.execute(select(store.cases.c.id, store.cases.c.status)

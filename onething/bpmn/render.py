@@ -182,6 +182,8 @@ def _parse(data: bytes) -> etree._Element:
         raise BpmnError("the BPMN document is empty")
     if len(data) > MAX_BPMN_BYTES:
         raise BpmnError(f"the BPMN document is larger than {MAX_BPMN_BYTES // 2**20} MiB")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise BpmnError("a DOCTYPE (entity declarations) is not allowed in a BPMN file")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, remove_comments=True, remove_pis=True)
     try:
