@@ -154,6 +154,8 @@ class Engine:
         self.url = store.database_url(db)
         self.db = store.open_database(self.url)
         self.clock = clock or SystemClock()
+        # Worker leases expire in real time, whatever `clock` says (see onething.leases).
+        self.lease_clock: Clock = SystemClock()
         self.plugins = make_plugin_manager(plugins, load_entry_points=load_entry_points)
         self.handlers = collect_handlers(self.plugins)
         self.catalog_dirs = catalog_dirs(processes)
@@ -550,7 +552,8 @@ class Engine:
         now = now or self.clock.now()
         owner = worker or self._tick_owner
         touched = []
-        for case_id in leases.claim_due_cases(self.db, now, owner, limit):
+        for case_id in leases.claim_due_cases(self.db, now, owner, limit,
+                                              now=self.lease_clock.now()):
             def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
                 workflow.refresh_timers()
 
@@ -560,7 +563,7 @@ class Engine:
                 leases.release(self.db, [case_id], owner)
                 continue  # someone else moved the case; its due time is recomputed there
             except OnethingError:
-                continue  # keep the lease: the case is tried again when it expires
+                continue  # keep the lease: the case is tried again when it expires (real time)
             leases.release(self.db, [case_id], owner)
             touched.append(view.number)
         return touched

@@ -82,7 +82,7 @@ class Worker:
         if not due:
             return
         query = select(store.cases.c.id).where(store.cases.c.id.in_(list(due)))
-        claimed = leases.claim(self.engine.db, query, self.name, now)
+        claimed = leases.claim(self.engine.db, query, self.name, self.engine.lease_clock.now())
         try:
             for case_id in claimed:
                 for incident_id in due[case_id]:
