@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,9 @@ def _expressions(spec: Any) -> Iterable[tuple[str, str, str]]:
                 yield element, expr, "timer" if isinstance(definition, TimerEventDefinition) else "eval"
 
 
+_LOOKS_ISO = re.compile(r"[PR][0-9A-Z.,:/+-]*", re.IGNORECASE)
+
+
 def check_timer_expression(expr: str) -> list[str]:
     """Why a timer expression is unusable (empty when it is fine)."""
     text = expr.strip()
@@ -203,7 +207,9 @@ def check_timer_expression(expr: str) -> list[str]:
             return [f"{text!r} is not a valid ISO 8601 duration, date or cycle"]
         return []
     errors = check_source(text, "eval")
-    if not errors and text[:1] not in "'\"" and text.upper().startswith(("P", "R")):
+    # A bare token such as P7X or PT2HH is a mistyped ISO literal; an expression that only
+    # starts with the letter (rework_deadline["due"], period) is an expression.
+    if not errors and _LOOKS_ISO.fullmatch(text) and any(c.isdigit() for c in text):
         return [f"{text!r} is not a valid ISO 8601 duration, date or cycle"]
     return errors
 
