@@ -502,8 +502,12 @@ class Engine:
             except SpiffWorkflowException:
                 raise OnethingError(f"case {number} is not waiting for message {name!r}") from None
             if extra:
-                for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
-                                               | TaskState.STARTED):
+                pending = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
+                                             | TaskState.STARTED)
+                # A waiting boundary timer re-reads its parent's data when it is refreshed.
+                parents = [t.parent for t in pending
+                           if t.state == TaskState.WAITING and t.parent is not None]
+                for task in {id(t): t for t in [*pending, *parents]}.values():
                     task.data.update(copy.deepcopy(extra))
             cmd.log("message", name=name, payload=body, **({"data": extra} if extra else {}))
 
