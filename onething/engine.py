@@ -101,6 +101,7 @@ class _Command:
     had_errors: bool = False
     cancelled: bool = False
     fired: dict[str, str] = field(default_factory=dict)  # timer element -> its deadline
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> handler's audit detail
 
     def log(self, action: str, *, element: str | None = None, task_id: str | None = None,
             system: bool = False, **detail: Any) -> None:
@@ -345,6 +346,8 @@ class Engine:
                              now=self.clock.now())
         result = handler(ctx, **params)
         if cmd is not None:
+            if ctx.notes:
+                cmd.notes[str(task.id)] = ctx.notes
             for message in ctx.outbox:
                 cmd.outbox.append(message)
         return result
@@ -675,7 +678,8 @@ class Engine:
         def did_complete(task: Any) -> None:
             spec = task.task_spec
             if hasattr(spec, "operation_name"):
-                cmd.log("handler", element=spec.bpmn_id, task_id=str(task.id), system=True, operator=spec.operation_name, name=spec.bpmn_name)
+                note = cmd.notes.pop(str(task.id), None)
+                cmd.log("handler", element=spec.bpmn_id, task_id=str(task.id), system=True, operator=spec.operation_name, name=spec.bpmn_name, **({"note": note} if note else {}))
             elif type(spec).__name__ == "EndEvent" and task.workflow is workflow:
                 cmd.log("end", element=spec.bpmn_id, task_id=str(task.id), system=True, name=spec.bpmn_name)
 

@@ -34,6 +34,12 @@ class HandlerContext:
     data: dict[str, Any]
     now: _dt.datetime
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def audit(self, **detail: Any) -> None:
+        """Add JSON-serialisable detail to this handler's own audit event (`handler` in the
+        case history), e.g. the deadline a time limit set."""
+        self.notes.update(detail)
 
     @property
     def idempotency_key(self) -> str:

@@ -41,6 +41,7 @@ class Tier:
     warn_before: str
     working_days: bool
     aliases: tuple[str, ...] = ()
+    working_hours: bool = False   # the duration counts office hours on working days only
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Calendar:
     holidays: frozenset[_dt.date]
     workdays: frozenset[_dt.date]
     offset: _dt.timezone
+    hours: tuple[tuple[_dt.time, _dt.time], ...] = ((_dt.time(9), _dt.time(12)),
+                                                     (_dt.time(14, 30), _dt.time(18)))
 
     def is_working_day(self, day: _dt.date) -> bool:
         if day in self.workdays:
@@ -66,6 +69,39 @@ class Calendar:
                 moved += 1
         return local.astimezone(_dt.timezone.utc)
 
+    def add_working_time(self, start: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
+        """`start` moved by `delta` of office hours (`hours`) on working days: 2 working
+        hours from Friday 17:00 end on Monday 10:00."""
+        local = start.astimezone(self.offset)
+        left = delta
+        for _ in range(3700):                      # ten years of days; a calendar with no
+            day = local.date()                     # office hours at all never ends
+            if self.is_working_day(day):
+                for begin, end in self.hours:
+                    lo = max(local, _dt.datetime.combine(day, begin, self.offset))
+                    hi = _dt.datetime.combine(day, end, self.offset)
+                    if lo >= hi:
+                        continue
+                    if left <= hi - lo:
+                        return (lo + left).astimezone(_dt.timezone.utc)
+                    left -= hi - lo
+            local = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0), self.offset)
+        raise UnknownTimeTier("the calendar has no office hours to count working time in")
+
+
+def _hours(spans: list[str]) -> tuple[tuple[_dt.time, _dt.time], ...]:
+    out = []
+    for span in spans:
+        begin, _, end = str(span).partition("-")
+        try:
+            pair = (_dt.time.fromisoformat(begin.strip()), _dt.time.fromisoformat(end.strip()))
+        except ValueError:
+            raise UnknownTimeTier(f"office hours {span!r}: write them as \"09:00-12:00\"") from None
+        if pair[0] >= pair[1]:
+            raise UnknownTimeTier(f"office hours {span!r} end before they begin")
+        out.append(pair)
+    return tuple(sorted(out))
+
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str) -> tuple[dict[str, Tier], Calendar]:
@@ -78,14 +114,16 @@ def _load(path: str) -> tuple[dict[str, Tier], Calendar]:
         tier = Tier(code=code, label=t.get("label", code), duration=t["duration"],
                     warn_before=t.get("warn_before", "PT0S"),
                     working_days=bool(t.get("working_days", False)),
-                    aliases=tuple(t.get("aliases", ())))
+                    aliases=tuple(t.get("aliases", ())),
+                    working_hours=bool(t.get("working_hours", False)))
         parse_duration(tier.duration)
         out[code] = tier
     cal = raw.get("calendar", {})
     calendar_ = Calendar(
         holidays=frozenset(_dt.date.fromisoformat(d) for d in cal.get("holidays", [])),
         workdays=frozenset(_dt.date.fromisoformat(d) for d in cal.get("workdays", [])),
-        offset=_dt.timezone(_dt.timedelta(hours=float(cal.get("utc_offset_hours", 8)))))
+        offset=_dt.timezone(_dt.timedelta(hours=float(cal.get("utc_offset_hours", 8)))),
+        **({"hours": _hours(cal["working_hours"])} if "working_hours" in cal else {}))
     return out, calendar_
 
 
@@ -108,8 +146,11 @@ def find_tier(name: str, path: str | Path = TIERS_FILE) -> Tier:
                           + ", ".join(f"{t.code} {t.label}" for t in known.values()) + ")")
 
 
-def _add(start: _dt.datetime, duration: str, tier: Tier, cal: Calendar) -> _dt.datetime:
-    delta = parse_duration(duration)
+def _add(start: _dt.datetime, duration: str | _dt.timedelta, tier: Tier,
+         cal: Calendar) -> _dt.datetime:
+    delta = parse_duration(duration) if isinstance(duration, str) else duration
+    if tier.working_hours:
+        return cal.add_working_time(start, delta)
     if not tier.working_days or delta.days == 0:
         return start + delta
     return cal.add_working_days(start, delta.days) + _dt.timedelta(seconds=delta.seconds)
@@ -122,9 +163,15 @@ def deadline_for(tier_name: str, start: _dt.datetime, *, stage: str = "",
     tier = find_tier(tier_name, path)
     cal = calendar(path)
     due = _add(start, tier.duration, tier, cal)
-    warn = max(start, due - parse_duration(tier.warn_before))
+    if tier.working_hours:
+        # Office time too: 30 working minutes before a Monday 09:30 deadline is Friday 17:30.
+        before = parse_duration(tier.duration) - parse_duration(tier.warn_before)
+        warn = _add(start, max(before, _dt.timedelta(0)), tier, cal)
+    else:
+        warn = max(start, due - parse_duration(tier.warn_before))
     return {"stage": stage, "tier": tier.code, "label": tier.label,
-            "working_days": tier.working_days, "start": start.isoformat(),
+            "working_days": tier.working_days, "working_hours": tier.working_hours,
+            "start": start.isoformat(),
             "warn": warn.isoformat(), "due": due.isoformat(), "extensions": []}
 
 

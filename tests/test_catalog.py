@@ -73,7 +73,8 @@ def test_catalog_show_marks_multi_instance_steps(db_url):
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("collaborate"))
     assert "parallel" in line
-    assert "time limits: 超时预警" in result.output
+    limits = next(x for x in result.output.splitlines() if x.startswith("time limits:"))
+    assert "签收预警" in limits and "超时预警" in limits and "重办超期督办" in limits
 
 
 def test_catalog_show_of_an_unknown_matter_is_one_line(db_url):

@@ -11,9 +11,14 @@ from onething.timelimits import DEFAULT_COMMAND_CENTRE, deadline_for
 def set_time_limit(ctx: HandlerContext, stage: str = "", default: str = "一般7天",
                    field: str = "time_limit", **extra: Any) -> dict[str, Any]:
     """The stage's warning and due times; the tier is the case's `field` (the dispatcher's
-    choice) or the BPMN's `default`."""
-    tier = ctx.data.get(field) or default
-    return deadline_for(str(tier), ctx.now, stage=stage or ctx.element)
+    choice; no field: always the default) or the BPMN's `default`. Each call starts the
+    stage's clock afresh and is audited on the handler's event."""
+    tier = (ctx.data.get(field) if field else None) or default
+    deadline = deadline_for(str(tier), ctx.now, stage=stage or ctx.element)
+    # Every stage start (a re-dispatch, a reopened case) is a fresh limit: audit it.
+    ctx.audit(stage=deadline["stage"], tier=deadline["tier"], warn=deadline["warn"],
+              due=deadline["due"])
+    return deadline
 
 
 def _names(data: dict[str, Any]) -> list[dict[str, Any]]:
