@@ -113,6 +113,19 @@ class _Command:
         })
 
 
+NAME_LIMIT = 200  # the width of the actor and department columns
+
+
+def _check_name(value: str | None, what: str, *, required: bool = True) -> None:
+    """Actors and departments are audited names: present, text, and short enough to store."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise OnethingError(f"{what} must be a non-empty name")
+    if len(value) > NAME_LIMIT:
+        raise OnethingError(f"{what} is longer than {NAME_LIMIT} characters: {value[:40]!r}…")
+
+
 def _find_task(workflow: BpmnWorkflow, task_id: UUID) -> Any:
     """The task with that id, or None (SpiffWorkflow raises for a task no longer in the tree)."""
     try:
@@ -395,6 +408,8 @@ class Engine:
     def start(self, matter: str | os.PathLike[str], data: dict[str, Any] | None = None, *,
               actor: str = SYSTEM_ACTOR, department: str | None = None) -> CaseView:
         """Open a case of `matter` with its data; runs until the case first waits."""
+        _check_name(actor, "actor")
+        _check_name(department, "department", required=False)
         version_id = self._resolve_process(matter)
         definition = self.definition(version_id)
         data = _check_form(data, f"start {definition.code}")
@@ -422,6 +437,8 @@ class Engine:
 
     def claim(self, task_id: str, *, actor: str, department: str) -> WorkItem:
         """Take a work item for `actor`, so no colleague completes it at the same time."""
+        _check_name(actor, "actor")
+        _check_name(department, "department")
         with self.transaction() as conn:
             row = self._item_row(conn, task_id)
             self._check_owner(row, department)
@@ -439,6 +456,8 @@ class Engine:
     def complete(self, task_id: str, *, actor: str, department: str,
                  data: dict[str, Any] | None = None) -> CaseView:
         """Finish a user task with form data; the case then runs until it waits again."""
+        _check_name(actor, "actor")
+        _check_name(department, "department")
         form = _check_form(data, f"task {task_id}")
         found: dict[str, Any] = {}
 
@@ -520,6 +539,8 @@ class Engine:
                department: str | None = None) -> CaseView:
         """Withdraw an open case (merged into another by hand, filed in error …): its open
         tasks are cancelled, its timers stop, and the reason is audited."""
+        _check_name(actor, "actor")
+        _check_name(department, "department", required=False)
         if not reason or not reason.strip():
             raise OnethingError(f"case {number}: cancelling needs a reason")
 
@@ -556,6 +577,10 @@ class Engine:
         A fired 督办 timer leaves one supervision row per case and stage."""
         from . import leases
 
+        if self._tx is not None:
+            # Leases must commit on their own so other workers see them at once.
+            raise OnethingError("tick cannot run inside Engine.transaction(): each due case is "
+                                "leased and fired in its own transaction")
         now = now or self.clock.now()
         owner = worker or self._tick_owner
         touched = []
@@ -761,6 +786,10 @@ class Engine:
             task_id = str(task.id)
             seen.add(task_id)
             dept, role = self._owner(task)
+            if dept is not None and (not isinstance(dept, str) or len(dept) > NAME_LIMIT):
+                raise OnethingError(
+                    f"case {number}: task {task.task_spec.bpmn_id!r} would go to a department "
+                    f"named {str(dept)[:40]!r}…, which is not a usable department name")
             element = task.task_spec.bpmn_id or task.task_spec.name
             name = task.task_spec.bpmn_name or element
             prior = existing.get(task_id)
@@ -930,6 +959,8 @@ class Engine:
         if case is not None:
             query = query.where(store.cases.c.number == case)
         with self.connect() as conn:
+            if case is not None:
+                self._case_row(conn, case)
             return [Incident(id=r.id, case=r.number, task_id=r.task_id, element=r.element,
                              operator=r.operator, error=r.error, attempts=r.attempts,
                              status=r.status, created_at=store.utc(r.created_at),

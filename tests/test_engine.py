@@ -221,3 +221,26 @@ def test_cancelling_needs_a_reason(engine, data_file):
     case = start(engine, data_file)
     with pytest.raises(OnethingError, match="reason"):
         engine.cancel(case.number, reason=" ", actor="李娜")
+
+
+@pytest.mark.parametrize("actor", ["", "   ", "张" * 201])
+def test_an_empty_or_overlong_actor_is_refused(engine, data_file, actor):
+    with pytest.raises(OnethingError, match="actor"):
+        engine.start(str(data_file("minimal.bpmn")), REPORT, actor=actor)
+
+
+def test_a_department_name_too_long_to_store_is_refused_with_nothing_written(engine, data_file):
+    with pytest.raises(OnethingError, match="not a usable department name"):
+        start(engine, data_file, collaborators=["局" * 300])
+    assert engine.cases() == []
+
+
+def test_incidents_of_an_unknown_case_is_an_error(engine):
+    with pytest.raises(CaseNotFound):
+        engine.incidents(case="YJS000")
+
+
+def test_tick_inside_a_transaction_is_refused(engine):
+    with pytest.raises(OnethingError, match="transaction"):
+        with engine.transaction():
+            engine.tick()
