@@ -33,18 +33,35 @@ def _emit(obj: Any) -> None:
 
 
 def _read_reports(path: str) -> list[dict[str, Any]]:
+    """A file of reports: JSON lines, a JSON list, or {"reports": [...]}; every report an
+    object. Anything else is refused naming the file (and line) before any report is taken."""
     text = Path(path).read_text(encoding="utf-8")
+    items: list[tuple[str, Any]] = []
     if path.endswith(".jsonl"):
-        out = []
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 try:
-                    out.append(json.loads(line))
+                    items.append((f"{path}:{n}", json.loads(line)))
                 except ValueError as exc:
                     raise OnethingError(f"{path}:{n}: not JSON: {exc}") from None
-        return out
-    data = json.loads(text)
-    return data["reports"] if isinstance(data, dict) else data
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise OnethingError(f"{path}: not JSON: {exc}") from None
+        if isinstance(data, dict):
+            if not isinstance(data.get("reports"), list):
+                raise OnethingError(f"{path}: expected a list of reports or an object with "
+                                    "a \"reports\" list")
+            data = data["reports"]
+        if not isinstance(data, list):
+            raise OnethingError(f"{path}: expected a list of reports")
+        items = [(f"{path}: report {n}", item) for n, item in enumerate(data, 1)]
+    for where, item in items:
+        if not isinstance(item, dict):
+            raise OnethingError(f"{where}: a report must be an object with channel, text, "
+                                f"region …, not {type(item).__name__}")
+    return [item for _where, item in items]
 
 
 def _load_file(state: Any, path: str, directory: str | None, rules: str | None,
