@@ -63,7 +63,12 @@ WORKFLOW_CACHE_SIZE = 256
 _CASE_BY_ID = select(store.cases).where(store.cases.c.id == bindparam("case_id"))
 _CASE_UPDATE = (update(store.cases)
                 .where(and_(store.cases.c.id == bindparam("case_id"),
-                            store.cases.c.version == bindparam("expected_version"))))
+                            store.cases.c.version == bindparam("expected_version")))
+                .values({name: bindparam(f"new_{name}") for name in (
+                    "state", "version", "status", "summary", "due_at", "updated_at", "number",
+                    "closed_at")}))
+_ITEM_CLAIM = (update(store.work_items).where(store.work_items.c.id == bindparam("item_id"))
+               .values(status="claimed", claimed_by=bindparam("actor")))
 _OPEN_ITEMS = (select(store.work_items.c.id, store.work_items.c.status,
                       store.work_items.c.claimed_by)
                .where(and_(store.work_items.c.case_id == bindparam("case_id"),
@@ -71,11 +76,31 @@ _OPEN_ITEMS = (select(store.work_items.c.id, store.work_items.c.status,
 _ITEM_ROW = (select(store.work_items, store.cases.c.number, store.cases.c.code)
              .join(store.cases, store.cases.c.id == store.work_items.c.case_id)
              .where(store.work_items.c.id == bindparam("task_id")))
+# complete: the work item and its case (state included) in one round trip.
+_ITEM_WITH_CASE = (select(store.work_items, store.cases.c.number, store.cases.c.code,
+                          store.cases.c.version.label("case_version"),
+                          store.cases.c.state.label("case_state"),
+                          store.cases.c.process_version_id,
+                          store.cases.c.created_at.label("case_created_at"))
+                   .join(store.cases, store.cases.c.id == store.work_items.c.case_id)
+                   .where(store.work_items.c.id == bindparam("task_id")))
 _ITEM_FINISH = (update(store.work_items).where(store.work_items.c.id == bindparam("item_id"))
                 .values(status=bindparam("final"), completed_at=bindparam("at"),
                         completed_by=bindparam("by")))
 _INSERT_ITEMS = insert(store.work_items)
 _INSERT_EVENTS = insert(store.events)
+
+@dataclass(frozen=True)
+class _CaseRef:
+    """The columns of a case row a command needs, when a lookup already read them."""
+
+    id: int
+    number: str
+    version: int
+    state: bytes
+    process_version_id: int
+    created_at: _dt.datetime
+
 
 @dataclass
 class _Transaction:
@@ -456,11 +481,10 @@ class Engine:
                 raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
             if row.status not in OPEN_ITEM:
                 raise TaskNotReady(task_id, row.number, row.status)
-            conn.execute(update(store.work_items).where(store.work_items.c.id == task_id)
-                         .values(status="claimed", claimed_by=actor))
-            conn.execute(insert(store.events).values(
+            conn.execute(_ITEM_CLAIM, {"item_id": task_id, "actor": actor})
+            conn.execute(_INSERT_EVENTS, [dict(
                 case_id=row.case_id, at=self.clock.now(), actor=actor, department=department,
-                action="claim", element=row.element, task_id=task_id, detail={}))
+                action="claim", element=row.element, task_id=task_id, detail={})])
         return dataclasses.replace(self._to_item(row), status="claimed", claimed_by=actor)
 
     def complete(self, task_id: str, *, actor: str, department: str,
@@ -471,16 +495,20 @@ class Engine:
         form = _check_form(data, f"task {task_id}")
         found: dict[str, Any] = {}
 
-        def locate(conn: Connection) -> int:
-            # Read inside the command's own transaction: one round trip, and no window
-            # between the ownership check and the write.
-            row = found["row"] = self._item_row(conn, task_id)
+        def locate(conn: Connection) -> _CaseRef:
+            # Read inside the command's own transaction: one round trip for the item and its
+            # case, and no window between the ownership check and the write.
+            row = found["row"] = conn.execute(_ITEM_WITH_CASE, {"task_id": task_id}).first()
+            if row is None:
+                raise TaskNotFound(task_id)
             self._check_owner(row, department)
             if row.status not in OPEN_ITEM:
                 raise TaskNotReady(task_id, row.number, row.status)
             if row.status == "claimed" and row.claimed_by != actor:
                 raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
-            return row.case_id
+            return _CaseRef(id=row.case_id, number=row.number, version=row.case_version,
+                            state=row.case_state, process_version_id=row.process_version_id,
+                            created_at=row.case_created_at)
 
         def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
             row = found["row"]
@@ -665,14 +693,17 @@ class Engine:
         if row.department != department:
             raise WrongDepartment(row.id, row.number, row.department or "no department", department)
 
-    def _command(self, case: int | Callable[[Connection], int],
+    def _command(self, case: int | Callable[[Connection], int | _CaseRef],
                  apply: Callable[[_Command, BpmnWorkflow], None], *,
                  actor: str, department: str | None) -> CaseView:
         with self.transaction() as conn:
-            case_id = case(conn) if callable(case) else case
-            case = conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
-            if case is None:
-                raise CaseNotFound(str(case_id))
+            located = case(conn) if callable(case) else case
+            if isinstance(located, _CaseRef):
+                case = located
+            else:
+                case = conn.execute(_CASE_BY_ID, {"case_id": located}).first()
+                if case is None:
+                    raise CaseNotFound(str(located))
             if self._tx is not None:
                 self._tx.touched.add(case.id)
             definition = self.definition(case.process_version_id)
@@ -777,13 +808,12 @@ class Engine:
         due_at = None if finished else self._due_at(workflow)
         summary = {k: data[k] for k in SUMMARY_KEYS if k in data}
         values = dict(state=dump_state(workflow), version=version + 1, status=status,
-                      summary=summary, due_at=due_at, updated_at=now, number=number)
-        if finished:
-            values["closed_at"] = now
+                      summary=summary, due_at=due_at, updated_at=now, number=number,
+                      closed_at=now if finished else None)
         if status == "closed":
             cmd.log("closed", system=True)
-        result = conn.execute(_CASE_UPDATE.values(**values),
-                              {"case_id": cmd.case_id, "expected_version": version})
+        result = conn.execute(_CASE_UPDATE, {"case_id": cmd.case_id, "expected_version": version,
+                                             **{f"new_{k}": v for k, v in values.items()}})
         if result.rowcount != 1:
             raise ConcurrencyConflict(number)
 
