@@ -10,17 +10,17 @@ from .errors import (
     IncidentNotFound,
     OnethingError,
     ProcessNotFound,
-    ScenarioError,
-    ScriptError,
-    ReportRefused,
-    UnknownRegion,
     AttachmentRefused,
     DirectoryError,
-    ReportNotFound,
     DispatchRefused,
+    ReportNotFound,
+    ReportRefused,
+    ScenarioError,
+    ScriptError,
     TaskNotFound,
     TaskNotReady,
     UnknownHandler,
+    UnknownRegion,
     UnknownTimeTier,
     ExtensionError,
     WrongDepartment,
@@ -29,6 +29,7 @@ from .hookspecs import hookimpl
 from .plugins import HandlerContext
 from .views import CaseView, Event, Incident, Matter, WorkItem
 from .engine import Engine  # noqa: E402  (after the names the built-in handlers import)
+from .intake import Intake, IntakeResult, Report  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -60,5 +61,14 @@ __all__ = [
     "UnknownTimeTier",
     "ExtensionError",
     "DatabaseError",
+    "Intake",
+    "IntakeResult",
+    "Report",
+    "ReportRefused",
+    "UnknownRegion",
+    "AttachmentRefused",
+    "DirectoryError",
+    "ReportNotFound",
+    "DispatchRefused",
     "__version__",
 ]

@@ -117,8 +117,8 @@ def test_markers_icons_and_flow_decorations():
     assert len(circles) == 2 and all(c.get("stroke-dasharray") for c in circles)   # non-interrupting
     end = group(root, "end").find(f"{{{SVG}}}circle")
     assert float(end.get("stroke-width")) > float(group(root, "start").find(f"{{{SVG}}}circle").get("stroke-width"))
-    assert group(root, "f_no").find(f".//*[@data-marker='default']") is not None
-    assert group(root, "f_yes").find(f".//*[@data-marker='default']") is None
+    assert group(root, "f_no").find(".//*[@data-marker='default']") is not None
+    assert group(root, "f_yes").find(".//*[@data-marker='default']") is None
     assert "arrow" in group(root, "f_yes").find(f"{{{SVG}}}path").get("marker-end")
 
 

@@ -6,7 +6,7 @@ import datetime as _dt
 import threading
 
 
-from onething import Engine, VirtualClock
+from onething import Engine
 from onething.worker import Worker, backoff
 
 from test_incidents import Flaky, run_to_reply
