@@ -161,3 +161,40 @@ def test_validate_json_lists_findings_per_file():
 def test_validate_names_a_missing_file():
     result = CliRunner().invoke(cli, ["validate", "no/such.bpmn"])
     assert result.exit_code == 1 and "no/such.bpmn" in result.output
+
+
+def test_an_undeclared_loop_data_input_is_a_warning_with_the_fix():
+    finding = only("lint_undeclared_loop_input.bpmn")
+    assert (finding.severity, finding.code, finding.element) == (
+        "warning", "undeclared-loop-input", "handle")
+    assert "'collaborators'" in finding.message and "Camunda Modeler" in finding.message
+    assert '<bpmn:property id="collaborators"/>' in finding.message
+    text = (DATA / "lint_undeclared_loop_input.bpmn").read_text(encoding="utf-8").splitlines()
+    assert "<bpmn:loopDataInputRef>collaborators<" in text[finding.line - 1]
+
+
+@pytest.mark.parametrize("declaration", [
+    '<bpmn:property id="collaborators" name="协同部门列表" />',
+    '<bpmn:dataObject id="collaborators" name="协同部门列表" />',
+    '<bpmn:dataObject id="collaborators_list" /><bpmn:dataObjectReference id="collaborators" '
+    'dataObjectRef="collaborators_list" />',
+], ids=["property", "dataObject", "dataObjectReference"])
+def test_a_declared_loop_data_input_is_accepted(tmp_path, declaration):
+    source = (DATA / "lint_undeclared_loop_input.bpmn").read_text(encoding="utf-8")
+    if "property" in declaration:
+        source = source.replace("<bpmn:laneSet", declaration + "<bpmn:laneSet", 1)
+    else:
+        source = source.replace("<bpmn:startEvent", declaration + "<bpmn:startEvent", 1)
+    found = lint(source.encode("utf-8"), str(tmp_path / "declared.bpmn"), operators=OPERATORS)
+    assert found == []
+
+
+def test_an_io_specification_data_input_counts_as_declared(tmp_path):
+    source = (DATA / "lint_undeclared_loop_input.bpmn").read_text(encoding="utf-8")
+    io = ('<bpmn:ioSpecification><bpmn:dataInput id="collaborators" /><bpmn:inputSet>'
+          '<bpmn:dataInputRefs>collaborators</bpmn:dataInputRefs></bpmn:inputSet>'
+          '<bpmn:outputSet /></bpmn:ioSpecification>')
+    source = source.replace('<bpmn:userTask id="handle" name="办理">',
+                            '<bpmn:userTask id="handle" name="办理">' + io, 1)
+    found = lint(source.encode("utf-8"), str(tmp_path / "io.bpmn"), operators=OPERATORS)
+    assert "undeclared-loop-input" not in {f.code for f in found}

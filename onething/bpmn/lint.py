@@ -155,6 +155,7 @@ class _Linter:
             self.check_expressions(process)
             self.check_operators(process)
             self.check_gateways(process)
+            self.check_loop_inputs(process)
             self.check_graph(process)
         return self.findings
 
@@ -266,6 +267,29 @@ class _Linter:
                 self.add("warning", gw, "no-default-flow",
                          f"{_local(gw)} has {len(conditional)} conditional outgoing flow(s) and "
                          "no default flow: a case matching no condition stops here with an error")
+
+    def check_loop_inputs(self, process: etree._Element) -> None:
+        """A multi-instance `loopDataInputRef` must name an item-aware element of the process.
+
+        SpiffWorkflow reads the name as case data either way, but bpmn-js (bpmn.io, Camunda
+        Modeler) resolves it as a reference: an undeclared one is an import warning, and the
+        modeler drops `loopDataInputRef` when it saves, so the instances stop being made.
+        """
+        declared = {el.get("id") for el in process.iter(
+            f"{{{BPMN_NS}}}property", f"{{{BPMN_NS}}}dataObject",
+            f"{{{BPMN_NS}}}dataObjectReference", f"{{{BPMN_NS}}}dataInput") if el.get("id")}
+        for ref_el in process.iter(f"{{{BPMN_NS}}}loopDataInputRef"):
+            ref = (ref_el.text or "").strip()
+            if not ref or ref in declared:
+                continue
+            task = ref_el.getparent().getparent()  # the task holding the loop characteristics
+            self.add("warning", ref_el, "undeclared-loop-input",
+                     f"multi-instance {_local(task)}{self._label(task)}: loopDataInputRef {ref!r} is not declared "
+                     "in the process (as a bpmn:property, bpmn:dataObject or dataInput): "
+                     "bpmn.io and Camunda Modeler report an unresolved reference and drop "
+                     "loopDataInputRef when they save, which stops the parallel instances; "
+                     f'declare <bpmn:property id="{ref}"/> in the process, before its laneSet',
+                     element=self._owner(ref_el))
 
     def check_graph(self, process: etree._Element) -> None:
         nodes = {el.get("id"): el for el in process.iter() if _local(el) in _FLOW_NODES
