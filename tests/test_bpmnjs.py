@@ -3,7 +3,7 @@
 bpmn.io, Camunda Modeler and SpiffArena's modeler all draw with bpmn-js, so each
 ``onething/processes/*.bpmn`` is imported into bpmn-js's viewer in headless Chromium
 (``tools/bpmnjs/check.mjs``, one browser launch for all files) and must give no import
-warning, no error and no element without DI. Every catalog file must also be valid
+warning, no error and no element without DI, and no overlapping label (``--strict-labels``). Every catalog file must also be valid
 against the BPMN 2.0 XSD that SpiffWorkflow ships.
 
 The browser tests need Node, ``npm ci`` in tools/bpmnjs and /usr/bin/chromium
@@ -34,7 +34,8 @@ CATALOG = sorted(PROCESSES.glob("*.bpmn"))
 MINIMAL = DATA / "bpmnjs_minimal.bpmn"
 BROKEN = DATA / "bpmnjs_broken_di.bpmn"
 MISSING_DI = DATA / "bpmnjs_missing_di.bpmn"
-FIXTURES = [MINIMAL, BROKEN, MISSING_DI]
+OVERLAPPING = DATA / "bpmnjs_overlapping_labels.bpmn"
+FIXTURES = [MINIMAL, BROKEN, MISSING_DI, OVERLAPPING]
 
 REGENERATE = "node tools/bpmnjs/check.mjs onething/processes/*.bpmn --png-dir docs/pictures"
 
@@ -157,6 +158,48 @@ def test_element_without_di_is_reported(bpmnjs):
     assert not result["ok"]
     assert result["warnings"] == []  # bpmn-js itself says nothing: it just doesn't draw them
     assert result["missingDi"] == ["notify", "Flow_accepted", "Flow_notify_end"]
+
+
+def _describe_overlaps(result: dict) -> str:
+    lines = [f"{result['file']} has overlapping labels (move the dc:Bounds in its bpmndi:BPMNLabel, "
+             "or make the lane taller):"]
+    lines += [f"  {o['kind']}: {o['message']} at {o['bounds']}" for o in result["overlaps"]]
+    return "\n".join(lines)
+
+
+@needs_browser
+@pytest.mark.parametrize("path", CATALOG, ids=_ids(CATALOG))
+def test_catalog_file_has_no_overlapping_labels(bpmnjs, path):
+    _, results, _ = bpmnjs
+    result = results[path.name]
+    assert result["overlaps"] == [], _describe_overlaps(result)
+
+
+@needs_browser
+def test_catalog_passes_the_strict_label_check():
+    _npm_ci()
+    code, results, stderr = _check(CATALOG, "--require-browser", "--strict-labels")
+    bad = [_describe_overlaps(r) for r in results.values() if r["overlaps"]]
+    assert code == 0 and not bad, "\n".join(bad) or stderr
+
+
+@needs_browser
+def test_overlapping_labels_are_reported_and_fail_only_with_strict_labels(bpmnjs):
+    _, results, _ = bpmnjs
+    result = results[OVERLAPPING.name]
+    assert result["ok"], _describe(result)  # it imports cleanly: overlaps are not import warnings
+    found = {(o["kind"], o["label"]["id"], (o.get("other") or {}).get("id")) for o in result["overlaps"]}
+    assert found == {
+        ("label-label", "accepted_gateway", "Flow_accepted"),
+        ("label-shape", "Flow_returned", "notify"),
+        ("label-flow", "start", "Flow_route_handle"),
+        ("name-outside", "Lane_dispatch", None),
+    }, result["overlaps"]
+    assert results[MINIMAL.name]["overlaps"] == []
+    code, _, stderr = _check([MINIMAL, OVERLAPPING], "--require-browser")
+    assert code == 0, stderr
+    code, _, stderr = _check([MINIMAL, OVERLAPPING], "--require-browser", "--strict-labels")
+    assert code == 1, stderr
 
 
 @needs_browser

@@ -3,11 +3,18 @@
 // running in headless Chromium, and report every import warning.
 //
 //   node tools/bpmnjs/check.mjs FILE... [--png-dir DIR] [--require-browser] [--fallback]
+//                               [--strict-labels]
 //
 // Prints one JSON object per file on stdout (one line each), a summary on stderr.
 // A file fails when bpmn-js reports an import warning or error, or when a flow node,
 // lane, participant, sequence flow or message flow has no DI (the modeler would not show
 // it; docs/bpmn-conventions.md requires DI for all of them).
+//
+// Label overlaps (browser only) are listed under "overlaps" and do not fail a file
+// unless --strict-labels is given: a label (of an event, gateway or flow) overlapping
+// another label, a flow's label overlapping a shape that is not its flow's source or
+// target (or the visible outline of its source or target: the diamond of a gateway, the
+// circle of an event), and a lane's or pool's name longer than the lane is tall.
 //
 // Exit status: 0 all files clean; 1 some file failed; 2 usage error;
 // 3 Chromium could not be used and --require-browser was given (or --png-dir needs it).
@@ -44,13 +51,13 @@ const MAX_SIDE = 4000; // px; larger diagrams are scaled down to fit
 function usage(message) {
   if (message) process.stderr.write(`check.mjs: ${message}\n`);
   process.stderr.write(
-    'usage: node tools/bpmnjs/check.mjs FILE... [--png-dir DIR] [--require-browser] [--fallback]\n'
+    'usage: node tools/bpmnjs/check.mjs FILE... [--png-dir DIR] [--require-browser] [--fallback] [--strict-labels]\n'
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { files: [], pngDir: null, requireBrowser: false, forceFallback: false };
+  const opts = { files: [], pngDir: null, requireBrowser: false, forceFallback: false, strictLabels: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--png-dir') {
@@ -60,6 +67,8 @@ function parseArgs(argv) {
       opts.pngDir = a.slice('--png-dir='.length);
     } else if (a === '--require-browser') {
       opts.requireBrowser = true;
+    } else if (a === '--strict-labels') {
+      opts.strictLabels = true;
     } else if (a === '--fallback') {
       opts.forceFallback = true;
     } else if (a === '-h' || a === '--help') {
@@ -222,8 +231,137 @@ async function browserImport(page, xml) {
       warnings,
       error,
       drawn,
+      overlaps: findOverlaps(registry),
       bounds: { x: inner.x, y: inner.y, width: inner.width, height: inner.height },
     };
+
+    // ---- label overlaps (runs in the page) ------------------------------------------
+    function findOverlaps(registry) {
+      const TOLERANCE = 1; // px; labels that only touch do not count
+      const overlaps = [];
+      const box = (e) => ({ x: e.x, y: e.y, width: e.width, height: e.height });
+      const round = (b) => ({
+        x: Math.round(b.x), y: Math.round(b.y), width: Math.round(b.width), height: Math.round(b.height),
+      });
+      const intersection = (a, b) => {
+        const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+        const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+        return w > TOLERANCE && h > TOLERANCE ? { w, h } : null;
+      };
+      // does the box cut into the visible outline of a shape (diamond, circle, rectangle)?
+      const coversOutline = (b, shape) => {
+        if (!intersection(b, shape)) return false;
+        const type = shape.businessObject.$type;
+        const cx = shape.x + shape.width / 2;
+        const cy = shape.y + shape.height / 2;
+        // the point of the (shrunk) box nearest to the shape's centre
+        const nx = Math.max(b.x + TOLERANCE, Math.min(cx, b.x + b.width - TOLERANCE));
+        const ny = Math.max(b.y + TOLERANCE, Math.min(cy, b.y + b.height - TOLERANCE));
+        const dx = Math.abs(nx - cx) / (shape.width / 2);
+        const dy = Math.abs(ny - cy) / (shape.height / 2);
+        if (/Gateway$/.test(type)) return dx + dy < 1;
+        if (/Event$/.test(type)) return dx * dx + dy * dy < 1;
+        return true;
+      };
+      const describe = (e) => {
+        const bo = e.businessObject;
+        return { id: bo.id, type: bo.$type.replace(/^bpmn:/, ''), name: bo.name || null };
+      };
+      const labels = registry.filter((e) => e.type === 'label' && e.labelTarget && !e.hidden);
+      const shapes = registry.filter(
+        (e) => !e.waypoints && e.type !== 'label' && e.parent && e.businessObject &&
+          !/^bpmn:(Lane|Participant|Process|Collaboration|Group|TextAnnotation)$/.test(e.businessObject.$type)
+      );
+      for (let i = 0; i < labels.length; i++) {
+        for (let j = i + 1; j < labels.length; j++) {
+          const a = labels[i];
+          const b = labels[j];
+          if (intersection(box(a), box(b))) {
+            overlaps.push({
+              kind: 'label-label',
+              label: describe(a.labelTarget), bounds: round(box(a)),
+              other: describe(b.labelTarget), otherBounds: round(box(b)),
+              message: `the label of ${a.labelTarget.id} (${a.businessObject.name}) overlaps the label of ` +
+                `${b.labelTarget.id} (${b.businessObject.name})`,
+            });
+          }
+        }
+      }
+      for (const label of labels) {
+        const flow = label.labelTarget;
+        if (!flow.waypoints) continue;
+        const ancestors = new Set();
+        for (let p = flow.parent; p; p = p.parent) ancestors.add(p);
+        for (const shape of shapes) {
+          if (ancestors.has(shape)) continue; // the sub-process the flow runs in
+          const own = shape === flow.source || shape === flow.target;
+          if (own ? !coversOutline(box(label), shape) : !intersection(box(label), box(shape))) continue;
+          overlaps.push({
+            kind: 'label-shape',
+            label: describe(flow), bounds: round(box(label)),
+            other: describe(shape), otherBounds: round(box(shape)),
+            message: `the label of ${flow.id} (${flow.businessObject.name}) overlaps ` +
+              `${own ? 'its own ' + (shape === flow.source ? 'source' : 'target') + ' ' : ''}` +
+              `${shape.id}${shape.businessObject.name ? ` (${shape.businessObject.name})` : ''}`,
+          });
+        }
+      }
+      // a sequence flow running through a label (other than its own)
+      const flows = registry.filter((e) => e.waypoints && e.businessObject.$type === 'bpmn:SequenceFlow');
+      const crosses = (b, p, q) => {
+        // Liang-Barsky clipping of the segment p-q against the (shrunk) box
+        const x0 = b.x + TOLERANCE, x1 = b.x + b.width - TOLERANCE;
+        const y0 = b.y + TOLERANCE, y1 = b.y + b.height - TOLERANCE;
+        let t0 = 0, t1 = 1;
+        const dx = q.x - p.x, dy = q.y - p.y;
+        for (const [pp, qq] of [[-dx, p.x - x0], [dx, x1 - p.x], [-dy, p.y - y0], [dy, y1 - p.y]]) {
+          if (pp === 0) { if (qq < 0) return false; continue; }
+          const r = qq / pp;
+          if (pp < 0) { if (r > t1) return false; if (r > t0) t0 = r; }
+          else { if (r < t0) return false; if (r < t1) t1 = r; }
+        }
+        return t0 <= t1;
+      };
+      for (const label of labels) {
+        for (const flow of flows) {
+          if (flow === label.labelTarget) continue;
+          const w = flow.waypoints;
+          if (!w.some((p, k) => k > 0 && crosses(box(label), w[k - 1], p))) continue;
+          overlaps.push({
+            kind: 'label-flow',
+            label: describe(label.labelTarget), bounds: round(box(label)),
+            other: describe(flow),
+            message: `the label of ${label.labelTarget.id} (${label.businessObject.name}) is crossed by ` +
+              `the sequence flow ${flow.id}`,
+          });
+        }
+      }
+      // a lane's or pool's name is written along its left edge, in a 30 px strip that
+      // holds two lines; bpmn-js wraps a name longer than the lane, so a long name fills
+      // the lane end to end, or needs a third line that runs out of the strip
+      const MARGIN = 10; // px of the lane kept free at each end of its name
+      for (const el of registry.filter((e) => /^bpmn:(Lane|Participant)$/.test(e.businessObject.$type))) {
+        const text = registry.getGraphics(el).querySelector('.djs-visual > text');
+        if (!text || !text.textContent) continue;
+        const horizontal = (el.di || el.businessObject.di || {}).isHorizontal !== false;
+        const lines = [...text.querySelectorAll('tspan')].map((t) => t.getComputedTextLength());
+        const longest = Math.max(0, ...lines);
+        const length = lines.reduce((a, b) => a + b, 0);
+        const room = (horizontal ? el.height : el.width) - 2 * MARGIN;
+        if (lines.length > 2 || longest > room) {
+          overlaps.push({
+            kind: 'name-outside',
+            label: describe(el), bounds: round(box(el)),
+            message: `the name of ${el.id} (${el.businessObject.name}) takes ${lines.length} line(s), ` +
+              `the longest ${Math.ceil(longest)} px, in a ` +
+              `${el.businessObject.$type === 'bpmn:Lane' ? 'lane' : 'pool'} ` +
+              `${Math.round(room + 2 * MARGIN)} px ${horizontal ? 'tall' : 'wide'}: make it at least ` +
+              `${Math.ceil(length / 2) + 2 * MARGIN} px (two lines) or ${Math.ceil(length) + 2 * MARGIN} px (one line)`,
+          });
+        }
+      }
+      return overlaps;
+    }
   }, xml);
 }
 
@@ -286,6 +424,7 @@ async function main() {
   const engine = browser ? 'bpmn-js' : 'bpmn-moddle-fallback';
 
   let failed = 0;
+  let overlapping = 0;
   try {
     for (const file of opts.files) {
       const t0 = Date.now();
@@ -298,6 +437,7 @@ async function main() {
         warnings: [],
         errors: [],
         missingDi: [],
+        overlaps: [],
       };
       let xml;
       try {
@@ -313,6 +453,7 @@ async function main() {
           result.warnings = r.warnings;
           if (r.error) result.errors.push(r.error);
           drawn = new Set(r.drawn);
+          result.overlaps = r.overlaps || [];
           if (!r.error && opts.pngDir) {
             result.png = path.join(opts.pngDir, pictureName(file));
             await screenshot(browser.page, r.bounds, result.png);
@@ -336,7 +477,8 @@ async function main() {
       }
       result.ok = !result.warnings.length && !result.errors.length && !result.missingDi.length;
       result.ms = Date.now() - t0;
-      if (!result.ok) failed++;
+      if (!result.ok || (opts.strictLabels && result.overlaps.length)) failed++;
+      if (result.overlaps.length) overlapping++;
       process.stdout.write(JSON.stringify(result) + '\n');
     }
   } finally {
@@ -345,7 +487,8 @@ async function main() {
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const n = opts.files.length;
   process.stderr.write(
-    `check.mjs: ${n - failed} clean, ${failed} with warnings/errors, engine ${engine}` +
+    `check.mjs: ${n - failed} clean, ${failed} with warnings/errors` +
+      `${opts.strictLabels ? '/overlapping labels' : ''}, ${overlapping} with overlapping labels, engine ${engine}` +
       (browser ? ` (bpmn-js ${bpmnJsVersion}, Chromium ${browser.version})` : ` (FALLBACK: ${fallbackReason})`) +
       `, ${secs}s\n`
   );
