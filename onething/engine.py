@@ -161,6 +161,10 @@ def _tasks(workflow: BpmnWorkflow, state: int) -> list[Any]:
     return out
 
 
+def _ready_user_tasks(workflow: BpmnWorkflow) -> set[str]:
+    return {str(t.id) for t in _tasks(workflow, TaskState.READY) if t.task_spec.manual}
+
+
 def _find_task(workflow: BpmnWorkflow, task_id: UUID) -> Any:
     """The task with that id, or None (SpiffWorkflow raises for a task no longer in the tree)."""
     try:
@@ -714,12 +718,19 @@ class Engine:
             # Any command may fire a due timer (do_engine_steps refreshes them), not only tick:
             # note the waiting ones so a fired 预警/督办 is audited and recorded whoever fired it.
             deadlines = self._timer_deadlines(workflow)
+            # Every ready user task has its work-item row (this method keeps them in step), so
+            # the rows before the command are known without a query.
+            before = _ready_user_tasks(workflow)
             try:
                 apply(cmd, workflow)
                 self._advance(cmd, workflow)
                 if deadlines:
                     self._log_timer_purposes(cmd, workflow, deadlines, cmd.fired)
-                existing = {r.id: r for r in conn.execute(_OPEN_ITEMS, {"case_id": case.id})}
+                existing: dict[str, Any] = dict.fromkeys(before)
+                if before & _ready_user_tasks(workflow):
+                    # Items still open after the command: their claims are in the rows.
+                    existing.update((r.id, r) for r in conn.execute(
+                        _OPEN_ITEMS, {"case_id": case.id}) if r.id in existing)
                 view = self._save(conn, cmd, workflow, version=case.version, existing=existing,
                                   created_at=case.created_at, number=case.number)
                 if cmd.fired:
@@ -833,12 +844,13 @@ class Engine:
             element = task.task_spec.bpmn_id or task.task_spec.name
             name = task.task_spec.bpmn_name or element
             prior = existing.get(task_id)
-            status_ = prior.status if prior else "open"
             item = WorkItem(id=task_id, case=number, matter=cmd.definition.code, element=element,
-                            name=name, department=dept, role=role, status=status_,
-                            claimed_by=prior.claimed_by if prior else None, created_at=now)
+                            name=name, department=dept, role=role,
+                            status=prior.status if prior is not None else "open",
+                            claimed_by=prior.claimed_by if prior is not None else None,
+                            created_at=now)
             open_items.append(item)
-            if prior is None:
+            if task_id not in existing:
                 new_rows.append(dict(id=task_id, case_id=cmd.case_id, element=element, name=name,
                                      department=dept, role=role, status="open", created_at=now))
         if new_rows:

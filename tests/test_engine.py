@@ -244,3 +244,12 @@ def test_tick_inside_a_transaction_is_refused(engine):
     with pytest.raises(OnethingError, match="transaction"):
         with engine.transaction():
             engine.tick()
+
+
+def test_a_claim_on_another_open_task_shows_in_the_returned_case(engine, data_file):
+    case = start(engine, data_file)
+    first, second = case.open_tasks
+    engine.claim(first.id, actor="张工", department=first.department)
+    after = engine.complete(second.id, actor="李工", department=second.department)
+    [still] = after.open_tasks
+    assert (still.id, still.status, still.claimed_by) == (first.id, "claimed", "张工")
