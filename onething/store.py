@@ -281,7 +281,9 @@ def open_database(url: str) -> SqlEngine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take the write lock at the start
         # of every transaction so two writers queue instead of failing mid-command.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # Straight to the driver: the statement needs none of SQLAlchemy's execution machinery.
+        event.listen(engine, "begin",
+                     lambda conn: conn.connection.driver_connection.execute("BEGIN IMMEDIATE"))
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_connection: Any, _record: Any) -> None:
