@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -67,8 +67,19 @@ _CASE_UPDATE = (update(store.cases)
                 .values({name: bindparam(f"new_{name}") for name in (
                     "state", "version", "status", "summary", "due_at", "updated_at", "number",
                     "closed_at")}))
-_ITEM_CLAIM = (update(store.work_items).where(store.work_items.c.id == bindparam("item_id"))
-               .values(status="claimed", claimed_by=bindparam("actor")))
+# claim: take the item only if it is this department's and free (or already this actor's),
+# in one statement; only a refusal reads the row again to say why.
+_ITEM_CLAIM = (update(store.work_items)
+               .where(and_(store.work_items.c.id == bindparam("item_id"),
+                           store.work_items.c.department == bindparam("owner"),
+                           or_(store.work_items.c.status == "open",
+                               and_(store.work_items.c.status == "claimed",
+                                    store.work_items.c.claimed_by == bindparam("actor")))))
+               .values(status="claimed", claimed_by=bindparam("actor"))
+               .returning(*store.work_items.c))
+_CASE_IDENT = (select(store.cases.c.number, store.cases.c.code)
+               .where(store.cases.c.id == bindparam("case_id")))
+CASE_IDENT_CACHE_SIZE = 10_000
 _OPEN_ITEMS = (select(store.work_items.c.id, store.work_items.c.status,
                       store.work_items.c.claimed_by)
                .where(and_(store.work_items.c.case_id == bindparam("case_id"),
@@ -218,6 +229,7 @@ class Engine:
         self._workflows: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
         self._command_ctx: _Command | None = None
         self._tx: _Transaction | None = None
+        self._idents: dict[int, tuple[str, str]] = {}
         self._lanes: dict[str, Lane | None] = {}
 
 
@@ -479,17 +491,38 @@ class Engine:
         _check_name(actor, "actor")
         _check_name(department, "department")
         with self.transaction() as conn:
-            row = self._item_row(conn, task_id)
-            self._check_owner(row, department)
-            if row.status == "claimed" and row.claimed_by != actor:
-                raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
-            if row.status not in OPEN_ITEM:
-                raise TaskNotReady(task_id, row.number, row.status)
-            conn.execute(_ITEM_CLAIM, {"item_id": task_id, "actor": actor})
+            row = conn.execute(_ITEM_CLAIM, {"item_id": task_id, "owner": department,
+                                             "actor": actor}).first()
+            if row is None:
+                self._refuse_claim(conn, task_id, actor=actor, department=department)
+            number, code = self._case_ident(conn, row.case_id)
             conn.execute(_INSERT_EVENTS, [dict(
                 case_id=row.case_id, at=self.clock.now(), actor=actor, department=department,
                 action="claim", element=row.element, task_id=task_id, detail={})])
-        return dataclasses.replace(self._to_item(row), status="claimed", claimed_by=actor)
+        return WorkItem(id=row.id, case=number, matter=code, element=row.element, name=row.name,
+                        department=row.department, role=row.role, status=row.status,
+                        claimed_by=row.claimed_by, created_at=store.utc(row.created_at))
+
+    def _refuse_claim(self, conn: Connection, task_id: str, *, actor: str,
+                      department: str) -> None:
+        """Why a claim did not take: raise the error that says so."""
+        row = self._item_row(conn, task_id)
+        self._check_owner(row, department)
+        if row.status == "claimed" and row.claimed_by != actor:
+            raise TaskNotReady(task_id, row.number, "claimed", f"by {row.claimed_by}")
+        raise TaskNotReady(task_id, row.number, row.status)
+
+    def _case_ident(self, conn: Connection, case_id: int) -> tuple[str, str]:
+        """A case's number and matter code: they never change, so they are remembered."""
+        ident = self._idents.get(case_id)
+        if ident is None:
+            found = conn.execute(_CASE_IDENT, {"case_id": case_id}).first()
+            if found is None:
+                raise CaseNotFound(str(case_id))
+            if len(self._idents) >= CASE_IDENT_CACHE_SIZE:
+                self._idents.clear()
+            ident = self._idents[case_id] = (found.number, found.code)
+        return ident
 
     def complete(self, task_id: str, *, actor: str, department: str,
                  data: dict[str, Any] | None = None) -> CaseView:
@@ -878,6 +911,7 @@ class Engine:
                 conn.execute(insert(store.outbox).values(case_id=cmd.case_id, created_at=now,
                                                          **message))
         self._remember(cmd.case_id, version + 1, workflow)
+        self._idents[cmd.case_id] = (number, cmd.definition.code)
         return CaseView(
             number=number, matter=cmd.definition.code, matter_name=cmd.definition.name,
             process_version=self._version_by_sha.get(cmd.definition.sha256, 0), status=status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from onething import ConcurrencyConflict, Engine
+from onething import ConcurrencyConflict, Engine, TaskNotReady
 
 DEPARTMENTS = ["县供电局", "县财政局", "县水务局", "县公安局", "县民政局", "县卫健局"]
 
@@ -48,3 +48,33 @@ def test_parallel_completions_on_one_case_all_land(engine, data_file, db_url, cl
     for i in range(len(DEPARTMENTS)):
         assert final.data.get(f"opinion_{i}") == "同意"
     assert final.version == case.version + len(DEPARTMENTS)
+
+
+def test_two_people_claiming_one_task_at_once_get_one_claim(engine, data_file, db_url, clock):
+    case = engine.start(str(data_file("minimal.bpmn")), {"collaborators": ["县供电局"]})
+    task = case.open_tasks[0]
+    people = [f"电工{i}" for i in range(6)]
+    engines = [Engine(db_url, clock=clock, load_entry_points=False) for _ in people]
+    barrier = threading.Barrier(len(people))
+    won, refused, errors = [], [], []
+
+    def grab(eng: Engine, actor: str) -> None:
+        barrier.wait()
+        try:
+            eng.claim(task.id, actor=actor, department="县供电局")
+            won.append(actor)
+        except TaskNotReady:
+            refused.append(actor)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=grab, args=(eng, p)) for eng, p in zip(engines, people)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for eng in engines:
+        eng.close()
+    assert errors == [] and len(won) == 1 and len(refused) == len(people) - 1
+    [item] = engine.tasks(case=case.number)
+    assert item.claimed_by == won[0]

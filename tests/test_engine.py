@@ -253,3 +253,22 @@ def test_a_claim_on_another_open_task_shows_in_the_returned_case(engine, data_fi
     after = engine.complete(second.id, actor="李工", department=second.department)
     [still] = after.open_tasks
     assert (still.id, still.status, still.claimed_by) == (first.id, "claimed", "张工")
+
+
+def test_a_claim_is_refused_with_the_reason(engine, data_file):
+    case = start(engine, data_file)
+    task = case.open_tasks[0]
+    with pytest.raises(WrongDepartment):
+        engine.claim(task.id, actor="某人", department="县公安局")
+    mine = engine.claim(task.id, actor="张工", department=task.department)
+    assert (mine.status, mine.claimed_by, mine.case) == ("claimed", "张工", case.number)
+    assert engine.claim(task.id, actor="张工", department=task.department).claimed_by == "张工"
+    with pytest.raises(TaskNotReady, match="by 张工"):
+        engine.claim(task.id, actor="李工", department=task.department)
+    engine.complete(task.id, actor="张工", department=task.department)
+    with pytest.raises(TaskNotReady, match="done"):
+        engine.claim(task.id, actor="张工", department=task.department)
+    with pytest.raises(TaskNotFound):
+        engine.claim("nope", actor="张工", department=task.department)
+    claims = [e for e in engine.history(case.number) if e.action == "claim"]
+    assert len(claims) == 2
