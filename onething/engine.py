@@ -975,10 +975,6 @@ class Engine:
                         claimed_by=row.claimed_by, created_at=store.utc(row.created_at),
                         completed_by=row.completed_by, completed_at=store.utc(row.completed_at))
 
-    def _item(self, task_id: str) -> WorkItem:
-        with self.connect() as conn:
-            return self._to_item(self._item_row(conn, task_id))
-
     def tasks(self, department: str | None = None, *, case: str | None = None,
               status: str | Iterable[str] = OPEN_ITEM, limit: int | None = None) -> list[WorkItem]:
         """Work items by department and/or case: an indexed query, no workflow is loaded."""
