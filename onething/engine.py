@@ -588,10 +588,10 @@ class Engine:
 
         `data` becomes case data every task still to run sees (e.g. the grown `reporters`
         list), not only the element that catches the message."""
+        _check_name(actor, "actor")
+        _check_name(department, "department", required=False)
         body = _check_form(payload, f"message {name!r} to case {number}")
         extra = _check_form(data, f"message {name!r} to case {number}")
-        with self.connect() as conn:
-            row = self._case_row(conn, number)
 
         def apply(cmd: _Command, workflow: BpmnWorkflow) -> None:
             try:
@@ -599,8 +599,8 @@ class Engine:
             except SpiffWorkflowException:
                 raise OnethingError(f"case {number} is not waiting for message {name!r}") from None
             if extra:
-                pending = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
-                                             | TaskState.STARTED)
+                pending = _tasks(workflow, TaskState.READY | TaskState.WAITING
+                                 | TaskState.STARTED)
                 # A waiting boundary timer re-reads its parent's data when it is refreshed.
                 parents = [t.parent for t in pending
                            if t.state == TaskState.WAITING and t.parent is not None]
@@ -608,7 +608,7 @@ class Engine:
                     task.data.update(copy.deepcopy(extra))
             cmd.log("message", name=name, payload=body, **({"data": extra} if extra else {}))
 
-        return self._command(row.id, apply, actor=actor, department=department)
+        return self.act(number, apply, actor=actor, department=department)
 
     def cancel(self, number: str, *, reason: str, actor: str,
                department: str | None = None) -> CaseView:
