@@ -9,6 +9,17 @@ from onething import ConcurrencyConflict, Engine, TaskNotReady
 DEPARTMENTS = ["县供电局", "县财政局", "县水务局", "县公安局", "县民政局", "县卫健局"]
 
 
+def run_together(target, engines: list[Engine], args: list[str]) -> None:
+    """Run target(engine, arg) in one thread per engine, wait for all, close the engines."""
+    threads = [threading.Thread(target=target, args=pair) for pair in zip(engines, args)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for eng in engines:
+        eng.close()
+
+
 def test_parallel_completions_on_one_case_all_land(engine, data_file, db_url, clock):
     case = engine.start(str(data_file("minimal.bpmn")), {"collaborators": DEPARTMENTS})
     tasks = {t.department: t.id for t in case.open_tasks}
@@ -32,13 +43,7 @@ def test_parallel_completions_on_one_case_all_land(engine, data_file, db_url, cl
                 errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=work, args=(eng, d)) for eng, d in zip(engines, DEPARTMENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for eng in engines:
-        eng.close()
+    run_together(work, engines, DEPARTMENTS)
     assert errors == []
     final = engine.case(case.number)
     assert [t.element for t in final.open_tasks] == ["handle"]
@@ -68,13 +73,7 @@ def test_two_people_claiming_one_task_at_once_get_one_claim(engine, data_file, d
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=grab, args=(eng, p)) for eng, p in zip(engines, people)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for eng in engines:
-        eng.close()
+    run_together(grab, engines, people)
     assert errors == [] and len(won) == 1 and len(refused) == len(people) - 1
     [item] = engine.tasks(case=case.number)
     assert item.claimed_by == won[0]
